@@ -1,0 +1,114 @@
+"""trussd's own optional sections: ``engine:`` (serve an LLM through an engine) and ``deployment:``."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from trussd.config.base import ConfigModel
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class EngineBackend(str, enum.Enum):
+    AUTO = "auto"
+    VLLM = "vllm"
+    SGLANG = "sglang"
+    TRTLLM = "trtllm"
+    TRANSFORMERS = "transformers"
+
+
+class EngineConfig(ConfigModel):
+    """Serve an LLM through an engine backend behind trussd's OpenAI-compatible front."""
+
+    backend: EngineBackend = Field(
+        default=EngineBackend.AUTO,
+        description="`auto` (chosen from accelerator, quantization, trt_llm and what is installed), "
+        "`vllm`, `sglang`, `trtllm` or `transformers` (the CPU engine).",
+    )
+    model: str = Field(
+        min_length=1,
+        description="Weights: a folder relative to the truss, an absolute path, or a hub id where "
+        "the deployment can download.",
+    )
+    served_model_name: str | None = Field(
+        default=None, description="Name clients pass as `model`; defaults to `model_name`."
+    )
+    max_model_len: int | None = Field(default=None, ge=1, description="Longest context in tokens.")
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split over.")
+    quantization: str | None = Field(default=None, description="e.g. `fp8`, `awq`, `gptq`.")
+    dtype: str = Field(default="auto", description="Weight dtype: `auto`, `bfloat16`, `float16`, `float32`.")
+    gpu_memory_utilization: float | None = Field(
+        default=None, gt=0, le=1, description="Fraction of GPU memory the engine may take."
+    )
+    enable_prefix_caching: bool | None = Field(default=None, description="Reuse KV cache across prompts.")
+    startup_timeout_seconds: int = Field(
+        default=900, ge=1, description="Seconds the engine may take to become healthy."
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra engine flags (`{enforce-eager: true}`), checked against the engine's "
+        "own parser where it imports.",
+    )
+
+    @field_validator("args")
+    @classmethod
+    def _arg_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(key)):
+                raise ValueError(f"engine arg `{key}` is not a flag name; write it without dashes, e.g. `enforce-eager`")
+        return value
+
+
+class Isolation(str, enum.Enum):
+    STANDARD = "standard"
+    SANDBOXED = "sandboxed"
+
+
+class DeploymentConfig(ConfigModel):
+    """How `trussd push` and `trussd manifests` run the model."""
+
+    min_replicas: int = Field(default=0, ge=0, description="0 scales to zero when idle.")
+    max_replicas: int = Field(default=1, ge=1, description="Upper bound of replicas.")
+    concurrency_target: int = Field(
+        default=8, ge=1, description="In-flight requests per replica before another is started."
+    )
+    scale_down_delay_seconds: int = Field(
+        default=900, ge=0, description="Idle seconds before a replica is stopped."
+    )
+    tenant: str = Field(default="default", description="Owner; one namespace per tenant (a DNS label).")
+    isolation: Isolation = Field(
+        default=Isolation.STANDARD,
+        description="`standard`, or `sandboxed` (gVisor/Kata runtime class on Kubernetes).",
+    )
+    runtime_class_name: str = Field(
+        default="gvisor", description="Kubernetes RuntimeClass used when isolation is `sandboxed`."
+    )
+    cold_start_timeout_seconds: int = Field(
+        default=900, ge=1, description="Seconds a request may wait for a replica to start."
+    )
+    max_queue: int = Field(default=256, ge=1, description="Requests held while replicas start.")
+    model_store_hosts: list[str] = Field(
+        default_factory=list, description="Hosts the replica may reach to fetch weights (egress allow)."
+    )
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if not _DNS_LABEL.fullmatch(value):
+            raise ValueError(
+                f"tenant `{value}` must be a DNS label: lower-case letters, digits and `-`, "
+                "at most 63 characters, e.g. `acme-ml`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DeploymentConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})"
+            )
+        return self

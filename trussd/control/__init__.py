@@ -1,0 +1,1 @@
+"""trussd.control"""

@@ -1,0 +1,1 @@
+"""trussd.model_wrapper"""
