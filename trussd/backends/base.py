@@ -1,0 +1,94 @@
+"""The one small protocol every engine adapter implements.
+
+Like an HTTP transport, an adapter has one required method — ``plan``: turn the resolved
+spec into the exact process to launch. Everything else (readiness path, metric names, request
+adaptation, install check) has a default in ``EngineAdapter`` that an adapter overrides only
+where its engine differs. Adapters never import their engine at module import time: engines
+are huge, optional and often absent (SGLang and TensorRT-LLM cannot run on a CPU machine).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from trussd.config.spec import TrussSpec
+from trussd.errors import EngineNotInstalled
+
+__all__ = ["Backend", "EngineAdapter", "LaunchPlan"]
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Exactly what trussd runs for an engine: argv, extra environment, where it answers."""
+
+    argv: tuple[str, ...]
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    health_path: str = "/health"
+    metrics_path: str | None = "/metrics"
+    served_model_name: str = ""
+    cwd: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An engine trussd can launch and front."""
+
+    name: ClassVar[str]
+
+    def plan(self, spec: TrussSpec, port: int) -> LaunchPlan:
+        """The process to start for ``spec``, listening on ``port`` on loopback."""
+        ...
+
+    def check_installed(self) -> None:
+        """Raise EngineNotInstalled, with an install hint, if the engine is absent."""
+        ...
+
+    def metric_names(self) -> Mapping[str, str]:
+        """Engine metric name → trussd's normalised name (``trussd_engine_*``)."""
+        ...
+
+    def adapt_request(self, body: dict[str, Any], plan: LaunchPlan) -> dict[str, Any]:
+        """Rewrite an OpenAI request body for this engine (e.g. the served model name)."""
+        ...
+
+
+class EngineAdapter:
+    """Defaults shared by the adapters; subclasses set the class attributes and ``plan``."""
+
+    name: ClassVar[str] = ""
+    #: A module whose presence means the engine is installed (checked without importing it).
+    module: ClassVar[str | None] = None
+    #: Or a command on PATH.
+    command: ClassVar[str | None] = None
+    install_hint: ClassVar[str] = ""
+
+    def plan(self, spec: TrussSpec, port: int) -> LaunchPlan:
+        raise NotImplementedError
+
+    def is_installed(self) -> bool:
+        if self.module is not None and importlib.util.find_spec(self.module) is not None:
+            return True
+        return self.command is not None and shutil.which(self.command) is not None
+
+    def check_installed(self) -> None:
+        if not self.is_installed():
+            raise EngineNotInstalled(f"engine `{self.name}` is not installed", hint=self.install_hint)
+
+    def metric_names(self) -> Mapping[str, str]:
+        return {}
+
+    def adapt_request(self, body: dict[str, Any], plan: LaunchPlan) -> dict[str, Any]:
+        if plan.served_model_name and "model" in body:
+            return {**body, "model": plan.served_model_name}
+        return body
