@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-system setup-vllm setup-sglang demo test test-fast lint typecheck clean
+.PHONY: setup setup-system setup-vllm setup-sglang base-image demo test test-fast lint typecheck clean
 
 # System packages: buildah/podman/debootstrap build and run OCI images without a Docker engine.
 setup-system:
@@ -45,6 +45,17 @@ setup-sglang: .venvs/sglang/.ok
 	  pillow starlette msgspec pydantic pyzmq tqdm ipython aiohttp
 	touch $@
 
+# A Python base image for the image tests, made without a registry (debootstrap ≈1 min) and kept
+# in the local image store: rebuilt only when `podman image exists` says it is gone.
+BASE_IMAGE ?= localhost/trussd-base:bookworm
+base-image: setup-system
+	@podman image exists $(BASE_IMAGE) || { \
+	  tmp=$$(mktemp -d) && \
+	  debootstrap --variant=minbase --include=python3,python3-venv bookworm $$tmp/rootfs \
+	    http://deb.debian.org/debian >$$tmp/debootstrap.log 2>&1 && \
+	  tar -C $$tmp/rootfs -c . | podman import -q - $(BASE_IMAGE) >/dev/null && \
+	  rm -rf $$tmp && echo "built $(BASE_IMAGE)"; }
+
 demo: setup
 	$(BIN)/python scripts/demo.py
 
@@ -58,7 +69,7 @@ typecheck:
 test-fast: setup
 	$(BIN)/pytest -q -m "not e2e and not engine and not vllm and not sglang and not buildah"
 
-test: setup setup-vllm setup-sglang lint typecheck
+test: setup setup-vllm setup-sglang base-image lint typecheck
 	$(BIN)/pytest -q
 
 clean:

@@ -5,6 +5,19 @@ spec into the exact process to launch. Everything else (readiness path, metric n
 adaptation, install check) has a default in ``EngineAdapter`` that an adapter overrides only
 where its engine differs. Adapters never import their engine at module import time: engines
 are huge, optional and often absent (SGLang and TensorRT-LLM cannot run on a CPU machine).
+
+For adapter authors (the rest of ``trussd.backends`` builds on these):
+
+- ``LaunchPlan.served_model_name`` is the name the *engine* knows the model by; the front maps
+  the public name (``spec.served_model_name``) to it and back. ``predict_path`` is where
+  ``/predict`` is forwarded.
+- ``LaunchPlan.env`` is added on top of trussd's environment and ``environment_variables``.
+- ``argv[0]`` should be an interpreter from ``environments.find_engine_environment`` (engines
+  may live in their own venv: ``TRUSSD_<NAME>_PYTHON``), never a bare command on PATH.
+- ``flags.render_flags`` turns ``engine.args`` into command-line flags.
+- ``metric_names`` maps an engine's Prometheus family name (as the text parser reports it:
+  counters without ``_total``) to a name from ``metrics.NORMALISED``.
+- Register the adapter in ``registry.BACKENDS``.
 """
 
 from __future__ import annotations
@@ -34,6 +47,8 @@ class LaunchPlan:
     metrics_path: str | None = "/metrics"
     served_model_name: str = ""
     cwd: Path | None = None
+    #: where ``/predict`` on the truss goes (a docker_server's ``predict_endpoint``)
+    predict_path: str = "/v1/chat/completions"
 
     @property
     def base_url(self) -> str:
@@ -83,7 +98,9 @@ class EngineAdapter:
 
     def check_installed(self) -> None:
         if not self.is_installed():
-            raise EngineNotInstalled(f"engine `{self.name}` is not installed", hint=self.install_hint)
+            raise EngineNotInstalled(
+                f"engine `{self.name}` is not installed", hint=self.install_hint
+            )
 
     def metric_names(self) -> Mapping[str, str]:
         return {}

@@ -2,6 +2,8 @@
 
 from trussd.config.diagnostics import Diagnostic, Severity
 from trussd.config.load import ValidationReport, load_truss, validate_config_data, validate_truss
+from trussd.config.problems import FieldProblem
+from trussd.config.report import EngineChoice, ValidationReportModel
 from trussd.config.resources import Accelerator, AcceleratorSpec, Resources
 from trussd.config.sections import DeploymentConfig, EngineBackend, EngineConfig, Isolation
 from trussd.config.spec import TrussKind, TrussSpec
@@ -13,7 +15,9 @@ __all__ = [
     "DeploymentConfig",
     "Diagnostic",
     "EngineBackend",
+    "EngineChoice",
     "EngineConfig",
+    "FieldProblem",
     "Isolation",
     "Resources",
     "Severity",
@@ -21,6 +25,7 @@ __all__ = [
     "TrussKind",
     "TrussSpec",
     "ValidationReport",
+    "ValidationReportModel",
     "load_truss",
     "validate_config_data",
     "validate_truss",

@@ -1,38 +1,49 @@
-"""One problem found in a truss: where it is (field path, YAML line), what is wrong, how to fix it."""
+"""One problem found in a truss: where it is (field path, YAML line), what is wrong, the fix."""
 
 from __future__ import annotations
 
-import difflib
 import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trussd.config.messages import friendly
+from trussd.config.problems import FieldProblem
+
+__all__ = [
+    "Diagnostic",
+    "Location",
+    "Severity",
+    "format_path",
+    "from_validation_error",
+    "locate",
+]
 
 Location = tuple[int, int]  # 1-based line and column
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
 
 class Diagnostic(BaseModel):
-    """A single problem. ``path`` is dotted (``resources.memory``, ``secrets[0]``)."""
+    """A single problem. ``path`` is dotted (``resources.memory``, ``weights[0].source``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    severity: Severity
-    path: str
-    message: str
-    value: str | None = None
-    line: int | None = None
-    column: int | None = None
-    hint: str | None = None
-    file: str = "config.yaml"
+    severity: Severity = Field(description="`error` makes the truss invalid; `warning` does not.")
+    path: str = Field(description="Dotted field path; empty for whole-file problems.")
+    message: str = Field(description="What is wrong.")
+    value: str | None = Field(default=None, description="The offending value, as written.")
+    line: int | None = Field(default=None, description="1-based line in the file.")
+    column: int | None = Field(default=None, description="1-based column in the file.")
+    hint: str | None = Field(default=None, description="How to fix it.")
+    file: str = Field(default="config.yaml", description="The file the problem is in.")
 
     def render(self) -> str:
-        """``config.yaml:3:11: error: resources.memory: … (hint)`` — one line per problem."""
+        """``config.yaml:3:11: error: resources.memory: … (hint: …)`` — one line per problem."""
         where = self.file
         if self.line is not None:
             where += f":{self.line}"
@@ -64,97 +75,99 @@ def locate(locations: Mapping[tuple[Any, ...], Location], loc: tuple[Any, ...]) 
     return None
 
 
+_UNION_TAGS = frozenset({"v1", "v2", "http", "websocket", "grpc"})
+
+
+def align(data: Any, loc: Iterable[Any]) -> tuple[Any, ...]:
+    """A pydantic ``loc`` as a path in the data: drop what is not written in the file,
+    such as union tags (``v1``, ``websocket``), ``root`` of list models and ``[key]``."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            out.append(part)
+            node = node[part]
+        elif (
+            part in ("root", "[key]")
+            or (isinstance(part, str) and part.startswith("function-"))
+            or (node is not None and part in _UNION_TAGS)
+        ):
+            continue
+        else:
+            out.append(part)
+            node = None
+    return tuple(out)
+
+
 def _short_value(value: Any) -> str | None:
     if isinstance(value, dict | list):
         return None
-    text = repr(value) if not isinstance(value, str) else value
+    text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _clean_message(error: Mapping[str, Any]) -> str:
-    msg = str(error.get("msg", "invalid value"))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):]
-    if error.get("type") == "missing":
-        return "required field is missing"
-    return msg
-
-
-def _pydantic_loc(error: Mapping[str, Any]) -> tuple[Any, ...]:
-    # Drop union-branch tags and RootModel's implicit `root` so paths match the YAML.
-    loc = tuple(
-        part for part in error.get("loc", ())
-        if part != "root" and not (isinstance(part, str) and part.startswith(("function-", "tagged-union")))
-    )
-    if error.get("type") == "extra_forbidden":
-        return loc
-    return loc
-
-
 def from_validation_error(
-    exc: ValidationError, locations: Mapping[tuple[Any, ...], Location], file: str, prefix: tuple[Any, ...] = ()
+    exc: ValidationError,
+    locations: Mapping[tuple[Any, ...], Location],
+    file: str,
+    data: Any = None,
+    prefix: tuple[Any, ...] = (),
 ) -> list[Diagnostic]:
     """Every error of a pydantic ValidationError as a Diagnostic with its YAML line."""
     out: list[Diagnostic] = []
     seen: set[tuple[str, str]] = set()
     for error in exc.errors(include_url=False):
-        loc = prefix + _pydantic_loc(error)
-        path, message = format_path(loc), _clean_message(error)
+        loc = prefix + align(data, error.get("loc", ()))
+        problem = (error.get("ctx") or {}).get("error")
+        if isinstance(problem, FieldProblem):
+            loc = loc + tuple(problem.field)
+        loc = loc + _tag_key(error)
+        path = format_path(loc)
+        message, hint = friendly(error, loc)
+        if isinstance(problem, FieldProblem):
+            message, hint = problem.message, problem.hint or hint
         if (path, message) in seen:
             continue
         seen.add((path, message))
         position = locate(locations, loc)
         value = None if error.get("type") == "missing" else _short_value(error.get("input"))
+        if isinstance(problem, FieldProblem) or _tag_key(error):
+            value = _short_value(_lookup(data, loc))
         out.append(
             Diagnostic(
-                severity=Severity.ERROR, path=path, message=message, value=value, file=file,
-                line=position[0] if position else None, column=position[1] if position else None,
+                severity=Severity.ERROR,
+                path=path,
+                message=message,
+                value=value,
+                hint=hint,
+                file=file,
+                line=position[0] if position else None,
+                column=position[1] if position else None,
             )
         )
     return out
 
 
-def suggest(name: str, candidates: Iterable[str]) -> str | None:
-    """The closest known key, for "did you mean …?" hints."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+def _tag_key(error: Mapping[str, Any]) -> tuple[str, ...]:
+    """For a bad union tag, the key that holds it (``kind``, ``inference_stack``)."""
+    if error.get("type") != "union_tag_invalid" or not isinstance(error.get("input"), dict):
+        return ()
+    key = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
+    for candidate in (key, "inference_stack", "kind"):
+        if candidate in error["input"]:
+            return (candidate,)
+    return ()
 
 
-def unknown_keys(
-    model: BaseModel, locations: Mapping[tuple[Any, ...], Location], file: str, strict: bool,
-    loc: tuple[Any, ...] = (),
-) -> list[Diagnostic]:
-    """Walk a validated model and report every key it does not know, with a suggestion."""
-    out: list[Diagnostic] = []
-    severity = Severity.ERROR if strict else Severity.WARNING
-    known = set(type(model).model_fields)
-    for key in sorted(model.model_extra or {}):
-        position = locate(locations, (*loc, key))
-        guess = suggest(str(key), known)
-        out.append(
-            Diagnostic(
-                severity=severity, path=format_path((*loc, key)), file=file,
-                message=f"unknown key `{key}`",
-                hint=f"did you mean `{guess}`?" if guess else "remove it, or check the docs for the field name",
-                line=position[0] if position else None, column=position[1] if position else None,
-            )
-        )
-    for name in type(model).model_fields:
-        out.extend(_walk(getattr(model, name), locations, file, strict, (*loc, name)))
-    return out
-
-
-def _walk(value: Any, locations: Mapping[tuple[Any, ...], Location], file: str, strict: bool,
-          loc: tuple[Any, ...]) -> list[Diagnostic]:
-    if isinstance(value, BaseModel):
-        root = getattr(value, "root", None) if "root" in type(value).model_fields else None
-        if root is not None:
-            return _walk(root, locations, file, strict, loc)
-        return unknown_keys(value, locations, file, strict, loc)
-    if isinstance(value, list):
-        out: list[Diagnostic] = []
-        for index, item in enumerate(value):
-            out.extend(_walk(item, locations, file, strict, (*loc, index)))
-        return out
-    return []
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    node = data
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node = node[part]
+        else:
+            return None
+    return node

@@ -10,10 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from trussd.config.diagnostics import Diagnostic, Severity, from_validation_error, unknown_keys
+from trussd.config.advice import advise
+from trussd.config.diagnostics import Diagnostic, Severity, from_validation_error
+from trussd.config.report import ValidationReportModel
 from trussd.config.sections import EngineBackend, EngineConfig
 from trussd.config.spec import TrussKind, TrussSpec
 from trussd.config.truss_config import TrussConfig
+from trussd.config.unknown_keys import find_unknown_keys
 from trussd.config.yaml_source import YamlSource, read_yaml
 from trussd.errors import ConfigError
 
@@ -39,14 +42,32 @@ class ValidationReport:
     def ok(self) -> bool:
         return self.spec is not None and not self.errors
 
+    def to_model(self, path: str | Path, strict: bool = False) -> ValidationReportModel:
+        """The JSON-ready form of this report (engine selection is added by the caller)."""
+        spec = self.spec if self.ok else None
+        return ValidationReportModel(
+            path=str(path),
+            valid=self.ok,
+            strict=strict,
+            kind=spec.kind.value if spec else None,
+            model_name=spec.model_name if spec else None,
+            error_count=len(self.errors),
+            warning_count=len(self.warnings),
+            diagnostics=list(self.diagnostics),
+        )
 
-def _error(message: str, hint: str | None = None, path: str = "", file: str = CONFIG_FILE) -> Diagnostic:
+
+def _error(
+    message: str, hint: str | None = None, path: str = "", file: str = CONFIG_FILE
+) -> Diagnostic:
     return Diagnostic(severity=Severity.ERROR, path=path, message=message, hint=hint, file=file)
 
 
 def validate_config_data(
-    data: Any, locations: dict[tuple[Any, ...], tuple[int, int]] | None = None,
-    file: str = CONFIG_FILE, strict: bool = False,
+    data: Any,
+    locations: dict[tuple[Any, ...], tuple[int, int]] | None = None,
+    file: str = CONFIG_FILE,
+    strict: bool = False,
 ) -> tuple[TrussConfig | None, list[Diagnostic]]:
     """Validate already-parsed YAML data into a TrussConfig, collecting every problem."""
     locations = locations or {}
@@ -54,21 +75,37 @@ def validate_config_data(
         data = {}
     if not isinstance(data, dict):
         kind = type(data).__name__
-        return None, [_error(f"the top level must be a mapping of keys, not a {kind}",
-                             "start the file with keys such as `model_name: my-model`", file=file)]
+        return None, [
+            _error(
+                f"the top level must be a mapping of keys, not a {kind}",
+                "start the file with keys such as `model_name: my-model`",
+                file=file,
+            )
+        ]
+    unknown = find_unknown_keys(data, TrussConfig, locations, file, strict)
     try:
         config = TrussConfig.model_validate(data)
     except ValidationError as exc:
-        return None, from_validation_error(exc, locations, file)
-    return config, unknown_keys(config, locations, file, strict)
+        return None, _by_line(from_validation_error(exc, locations, file, data) + unknown)
+    return config, _by_line(unknown + advise(config, data, locations, file))
+
+
+def _by_line(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: (d.line or 0, d.column or 0))
 
 
 def _missing_config(root: Path) -> Diagnostic:
     if (root / "config.yml").is_file():
-        return _error("no config.yaml, but config.yml exists",
-                      "rename config.yml to config.yaml", file=str(root / CONFIG_FILE))
-    return _error(f"no config.yaml in {root}", "create one with `trussd init DIR`",
-                  file=str(root / CONFIG_FILE))
+        return _error(
+            "no config.yaml, but config.yml exists",
+            "rename config.yml to config.yaml",
+            file=str(root / CONFIG_FILE),
+        )
+    return _error(
+        f"no config.yaml in {root}",
+        "create one with `trussd init DIR`",
+        file=str(root / CONFIG_FILE),
+    )
 
 
 def _requirements(root: Path, config: TrussConfig) -> tuple[list[str], list[Diagnostic]]:
@@ -76,8 +113,13 @@ def _requirements(root: Path, config: TrussConfig) -> tuple[list[str], list[Diag
         return list(config.requirements), []
     path = root / config.requirements_file
     if not path.is_file():
-        return [], [_error(f"requirements_file `{config.requirements_file}` does not exist",
-                           f"create {path} or fix the path", path="requirements_file")]
+        return [], [
+            _error(
+                f"requirements_file `{config.requirements_file}` does not exist",
+                f"create {path} or fix the path",
+                path="requirements_file",
+            )
+        ]
     if path.name != "requirements.txt" and path.suffix != ".txt":
         return [], []  # pyproject.toml / uv.lock: installed as a project at build time
     lines = []
@@ -93,12 +135,17 @@ def _engine(config: TrussConfig) -> EngineConfig | None:
         return config.engine
     if config.trt_llm is None:
         return None
-    build, runtime = config.trt_llm.build, config.trt_llm.runtime
+    trt = config.trt_llm
+    build = trt.build
     repo = build.checkpoint_repository.repo if build.checkpoint_repository else "./weights"
+    quantization = build.quantization_type.value
     return EngineConfig(
-        backend=EngineBackend.TRTLLM, model=repo, served_model_name=runtime.served_model_name,
-        max_model_len=build.max_seq_len, tensor_parallel_size=build.tensor_parallel_count,
-        quantization=None if build.quantization_type.value == "no_quant" else build.quantization_type.value,
+        backend=EngineBackend.TRTLLM,
+        model=repo,
+        served_model_name=trt.runtime.served_model_name,
+        max_model_len=trt.max_seq_len,
+        tensor_parallel_size=trt.tensor_parallel,
+        quantization=None if quantization == "no_quant" else quantization,
     )
 
 
@@ -113,7 +160,9 @@ def _hash(config: TrussConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def resolve(root: Path, config: TrussConfig, warnings: list[Diagnostic]) -> tuple[TrussSpec | None, list[Diagnostic]]:
+def resolve(
+    root: Path, config: TrussConfig, warnings: list[Diagnostic]
+) -> tuple[TrussSpec | None, list[Diagnostic]]:
     """Turn a valid config into a TrussSpec, checking what lies beside it in the folder."""
     problems: list[Diagnostic] = []
     requirements, req_problems = _requirements(root, config)
@@ -129,20 +178,35 @@ def resolve(root: Path, config: TrussConfig, warnings: list[Diagnostic]) -> tupl
         kind = TrussKind.CUSTOM
         if not model_file.is_file():
             rel = model_file.relative_to(root) if model_file.is_relative_to(root) else model_file
-            problems.append(_error(
-                f"no Model class file at {rel}",
-                "add model/model.py with a `Model` class, or an `engine:` or `docker_server:` section",
-                path="model_class_filename"))
+            problems.append(
+                _error(
+                    f"no Model class file at {rel}",
+                    "add model/model.py with a `Model` class, or an `engine:` or "
+                    "`docker_server:` section",
+                    path="model_class_filename",
+                )
+            )
     if problems:
         return None, problems
     spec = TrussSpec(
-        root=root, config_path=root / CONFIG_FILE, config=config, config_hash=_hash(config), kind=kind,
-        model_name=_model_name(root, config), model_dir=model_dir, model_file=model_file,
-        model_class_name=config.model_class_name, has_model_class=model_file.is_file(),
-        data_dir=root / config.data_dir, packages_dir=root / config.bundled_packages_dir,
+        root=root,
+        config_path=root / CONFIG_FILE,
+        config=config,
+        config_hash=_hash(config),
+        kind=kind,
+        model_name=_model_name(root, config),
+        model_dir=model_dir,
+        model_file=model_file,
+        model_class_name=config.model_class_name,
+        has_model_class=model_file.is_file(),
+        data_dir=root / config.data_dir,
+        packages_dir=root / config.bundled_packages_dir,
         external_package_dirs=tuple((root / p).resolve() for p in config.external_package_dirs),
-        requirements=tuple(requirements), secret_names=tuple(config.secrets), engine=engine,
-        deployment=config.deployment, warnings=tuple(warnings),
+        requirements=tuple(requirements),
+        secret_names=tuple(config.secrets),
+        engine=engine,
+        deployment=config.deployment,
+        warnings=tuple(warnings),
     )
     return spec, []
 
@@ -151,10 +215,20 @@ def validate_truss(path: str | Path, strict: bool = False) -> ValidationReport:
     """Validate a truss folder; never raises for user mistakes."""
     root = Path(path).expanduser()
     if not root.exists():
-        return ValidationReport(None, [_error(f"{root} does not exist", "check the path", file=str(root))])
+        return ValidationReport(
+            None, [_error(f"{root} does not exist", "check the path", file=str(root))]
+        )
     if not root.is_dir():
-        return ValidationReport(None, [_error(f"{root} is not a folder",
-                                              "pass the truss folder that holds config.yaml", file=str(root))])
+        return ValidationReport(
+            None,
+            [
+                _error(
+                    f"{root} is not a folder",
+                    "pass the truss folder that holds config.yaml",
+                    file=str(root),
+                )
+            ],
+        )
     root = root.resolve()
     config_path = root / CONFIG_FILE
     if not config_path.is_file():
@@ -179,6 +253,8 @@ def load_truss(path: str | Path, strict: bool = False) -> TrussSpec:
     if report.spec is None or report.errors:
         count = len(report.errors)
         lines = "\n".join(d.render() for d in report.errors)
-        raise ConfigError(f"invalid truss ({count} problem{'s' if count != 1 else ''}):\n{lines}",
-                          list(report.errors))
+        raise ConfigError(
+            f"invalid truss ({count} problem{'s' if count != 1 else ''}):\n{lines}",
+            list(report.errors),
+        )
     return report.spec

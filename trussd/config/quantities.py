@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 import re
 
+from trussd.config.problems import FieldProblem
+
+__all__ = ["MEMORY_UNITS", "check_cpu", "check_memory", "cpu_millicores", "memory_bytes"]
+
 MEMORY_UNITS: dict[str, int] = {
     "k": 10**3,
     "M": 10**6,
@@ -58,9 +62,9 @@ def check_memory(value: str) -> str:
     match = _MEMORY_RE.fullmatch(text)
     if not match or (match.group(2) or "") not in MEMORY_UNITS:
         units = ", ".join(MEMORY_UNITS)
-        raise ValueError(
-            f"`{value}` is not a memory quantity; use {_memory_fix(text)} "
-            f"(a number with one of the units {units})"
+        raise FieldProblem(
+            f"`{value}` is not a memory quantity; use {_memory_fix(text)}",
+            hint=f"a number with one of the units {units}",
         )
     return value
 

@@ -1,4 +1,4 @@
-"""trussd's own optional sections: ``engine:`` (serve an LLM through an engine) and ``deployment:``."""
+"""trussd's own optional sections: ``engine:`` (serve an LLM with an engine) and ``deployment:``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from trussd.config.base import ConfigModel
+from trussd.config.problems import FieldProblem
+
+__all__ = ["DeploymentConfig", "EngineBackend", "EngineConfig", "Isolation"]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class EngineBackend(str, enum.Enum):
+class EngineBackend(enum.StrEnum):
     AUTO = "auto"
     VLLM = "vllm"
     SGLANG = "sglang"
@@ -26,7 +29,8 @@ class EngineConfig(ConfigModel):
 
     backend: EngineBackend = Field(
         default=EngineBackend.AUTO,
-        description="`auto` (chosen from accelerator, quantization, trt_llm and what is installed), "
+        description="`auto` (chosen from accelerator, quantization, trt_llm and what is "
+        "installed), "
         "`vllm`, `sglang`, `trtllm` or `transformers` (the CPU engine).",
     )
     model: str = Field(
@@ -40,11 +44,15 @@ class EngineConfig(ConfigModel):
     max_model_len: int | None = Field(default=None, ge=1, description="Longest context in tokens.")
     tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs one model is split over.")
     quantization: str | None = Field(default=None, description="e.g. `fp8`, `awq`, `gptq`.")
-    dtype: str = Field(default="auto", description="Weight dtype: `auto`, `bfloat16`, `float16`, `float32`.")
+    dtype: str = Field(
+        default="auto", description="Weight dtype: `auto`, `bfloat16`, `float16`, `float32`."
+    )
     gpu_memory_utilization: float | None = Field(
         default=None, gt=0, le=1, description="Fraction of GPU memory the engine may take."
     )
-    enable_prefix_caching: bool | None = Field(default=None, description="Reuse KV cache across prompts.")
+    enable_prefix_caching: bool | None = Field(
+        default=None, description="Reuse KV cache across prompts."
+    )
     startup_timeout_seconds: int = Field(
         default=900, ge=1, description="Seconds the engine may take to become healthy."
     )
@@ -59,11 +67,14 @@ class EngineConfig(ConfigModel):
     def _arg_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(key)):
-                raise ValueError(f"engine arg `{key}` is not a flag name; write it without dashes, e.g. `enforce-eager`")
+                raise ValueError(
+                    f"engine arg `{key}` is not a flag name; write it without leading dashes, "
+                    "e.g. `enforce-eager`"
+                )
         return value
 
 
-class Isolation(str, enum.Enum):
+class Isolation(enum.StrEnum):
     STANDARD = "standard"
     SANDBOXED = "sandboxed"
 
@@ -79,7 +90,9 @@ class DeploymentConfig(ConfigModel):
     scale_down_delay_seconds: int = Field(
         default=900, ge=0, description="Idle seconds before a replica is stopped."
     )
-    tenant: str = Field(default="default", description="Owner; one namespace per tenant (a DNS label).")
+    tenant: str = Field(
+        default="default", description="Owner; one namespace per tenant (a DNS label)."
+    )
     isolation: Isolation = Field(
         default=Isolation.STANDARD,
         description="`standard`, or `sandboxed` (gVisor/Kata runtime class on Kubernetes).",
@@ -92,7 +105,18 @@ class DeploymentConfig(ConfigModel):
     )
     max_queue: int = Field(default=256, ge=1, description="Requests held while replicas start.")
     model_store_hosts: list[str] = Field(
-        default_factory=list, description="Hosts the replica may reach to fetch weights (egress allow)."
+        default_factory=list,
+        description="Hosts the replica may reach to fetch weights (egress allow).",
+    )
+    gateway_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Kubernetes namespaces allowed to reach the serving port (gateway, activator); "
+        "empty = the default of the scale-to-zero mode.",
+    )
+    egress_proxy: str | None = Field(
+        default=None,
+        description="Kubernetes: URL of the egress proxy that enforces `model_store_hosts` "
+        "given as host names, e.g. `http://egress-proxy.egress-proxy.svc.cluster.local:3128`.",
     )
 
     @field_validator("tenant")
@@ -108,7 +132,9 @@ class DeploymentConfig(ConfigModel):
     @model_validator(mode="after")
     def _bounds(self) -> DeploymentConfig:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})"
+            raise FieldProblem(
+                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})",
+                field=("min_replicas",),
+                hint=f"raise max_replicas to at least {self.min_replicas}",
             )
         return self

@@ -12,9 +12,9 @@ from trussd.config.sections import DeploymentConfig, EngineConfig
 from trussd.config.truss_config import TrussConfig
 
 
-class TrussKind(str, enum.Enum):
-    CUSTOM = "custom"                # a Model class in model/model.py
-    ENGINE = "engine"                # an LLM served by an engine backend (engine: or trt_llm:)
+class TrussKind(enum.StrEnum):
+    CUSTOM = "custom"  # a Model class in model/model.py
+    ENGINE = "engine"  # an LLM served by an engine backend (engine: or trt_llm:)
     DOCKER_SERVER = "docker_server"  # the user's own HTTP server in the image
 
 

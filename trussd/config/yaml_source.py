@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 from trussd.config.diagnostics import Diagnostic, Location, Severity
 
@@ -21,58 +22,113 @@ class YamlSource:
         self.locations = locations
 
 
+class _UnsupportedTag(Exception):
+    def __init__(self, tag: str, loc: tuple[Any, ...]) -> None:
+        super().__init__(tag)
+        self.tag = tag
+        self.loc = loc
+
+
+def _position(node: Any, key: Any, parent: Location | None, item: bool = False) -> Location | None:
+    try:
+        found = node.lc.item(key) if item else node.lc.key(key)
+    except (KeyError, IndexError, TypeError):
+        found = None
+    if not found or found[0] is None:
+        return parent  # keys that came in through a `<<:` merge
+    return (found[0] + 1, found[1] + 1)
+
+
 def _plain(node: Any, loc: tuple[Any, ...], locations: dict[tuple[Any, ...], Location]) -> Any:
-    if isinstance(node, CommentedMap):
+    """ruamel's round-trip nodes as plain Python data, recording where each key is."""
+    if isinstance(node, CommentedMap | CommentedSeq):
+        pairs = node.items() if isinstance(node, CommentedMap) else enumerate(node)
         out: dict[Any, Any] = {}
-        for key, value in node.items():
-            position = node.lc.key(key)
-            locations[(*loc, key)] = (position[0] + 1, position[1] + 1)
+        for key, value in pairs:
+            position = _position(node, key, locations.get(loc), isinstance(node, CommentedSeq))
+            if position is not None:
+                locations[(*loc, key)] = position
             out[key] = _plain(value, (*loc, key), locations)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, value in enumerate(node):
-            position = node.lc.item(index)
-            locations[(*loc, index)] = (position[0] + 1, position[1] + 1)
-            items.append(_plain(value, (*loc, index), locations))
-        return items
-    if isinstance(node, str):
-        return str(node)  # ruamel's scalar string subclasses carry formatting we don't want
+        return out if isinstance(node, CommentedMap) else list(out.values())
+    if isinstance(node, TaggedScalar):
+        raise _UnsupportedTag(str(node.tag.value if hasattr(node.tag, "value") else node.tag), loc)
+    # ruamel's scalar subclasses carry formatting we don't want downstream.
+    if isinstance(node, bool | ScalarBoolean):
+        return bool(node)
+    for kind in (str, int, float):
+        if isinstance(node, kind):
+            return kind(node)
     return node
 
 
 def _mark_diagnostic(exc: MarkedYAMLError, file: str, message: str, hint: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     return Diagnostic(
-        severity=Severity.ERROR, path="", message=message, hint=hint, file=file,
-        line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        severity=Severity.ERROR,
+        path="",
+        message=message,
+        hint=hint,
+        file=file,
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
     )
 
 
 def parse_yaml(text: str, file: str = "config.yaml") -> YamlSource | Diagnostic:
     """Parse ``text``; a syntax error or duplicate key comes back as a Diagnostic."""
     yaml = YAML(typ="rt")
+    # YAML 1.1 scalars (`yes`, `on`, `0755`), as Truss's PyYAML loader reads them.
+    yaml.version = (1, 1)
     yaml.allow_duplicate_keys = False
     try:
         data = yaml.load(text)
     except DuplicateKeyError as exc:
         problem = (exc.problem or "duplicate key").split("\n")[0]
-        return _mark_diagnostic(exc, file, problem.replace('"', "`"),
-                                "each key may appear once; merge the two entries")
+        return _mark_diagnostic(
+            exc, file, problem.replace('"', "`"), "each key may appear once; merge the two entries"
+        )
     except MarkedYAMLError as exc:
         problem = exc.problem or "invalid YAML"
-        return _mark_diagnostic(exc, file, f"YAML syntax error: {problem}",
-                                "check indentation, colons and quotes on this line")
+        return _mark_diagnostic(
+            exc,
+            file,
+            f"YAML syntax error: {problem}",
+            "check indentation, colons and quotes on this line",
+        )
     except YAMLError as exc:
         return Diagnostic(severity=Severity.ERROR, path="", message=f"YAML error: {exc}", file=file)
     locations: dict[tuple[Any, ...], Location] = {}
-    return YamlSource(_plain(data, (), locations), locations)
+    try:
+        return YamlSource(_plain(data, (), locations), locations)
+    except _UnsupportedTag as exc:
+        position = locations.get(exc.loc)
+        return Diagnostic(
+            severity=Severity.ERROR,
+            path=".".join(str(p) for p in exc.loc),
+            file=file,
+            message=f"YAML tag `{exc.tag}` is not supported",
+            hint="remove the tag and write a plain value",
+            line=position[0] if position else None,
+            column=position[1] if position else None,
+        )
 
 
 def read_yaml(path: Path) -> YamlSource | Diagnostic:
     try:
         text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return Diagnostic(
+            severity=Severity.ERROR,
+            path="",
+            file=path.name,
+            message=f"cannot read the file: {exc.strerror or exc}",
+        )
     except UnicodeDecodeError:
-        return Diagnostic(severity=Severity.ERROR, path="", file=path.name,
-                          message="file is not UTF-8 text", hint="save it as UTF-8")
+        return Diagnostic(
+            severity=Severity.ERROR,
+            path="",
+            file=path.name,
+            message="file is not UTF-8 text",
+            hint="save it as UTF-8",
+        )
     return parse_yaml(text, path.name)

@@ -1,0 +1,309 @@
+"""Engine front overhead: the same engine process called directly and through ``trussd serve``.
+
+    .venv/bin/python benchmarks/engine_overhead.py [--engines transformers,vllm]
+        [--concurrency 1,8,16] [--rounds 4] [--max-tokens 64] [--json OUT.json]
+
+For each engine, one ``trussd serve`` runs the tiny model (``scripts/tiny_llm.py``, built into
+.cache/tiny-llm) with ``backend: <engine>``; the benchmark finds the engine process trussd
+started (a descendant with ``--port``) and sends the same streamed chat requests to it
+directly and to trussd, alternating which goes first, round after round, at each concurrency.
+So "direct" and "trussd" share one engine, one model, one warm cache: the difference is the
+front (proxy hop, model-name mapping, gate, metrics).
+
+Reported per engine and concurrency (median of rounds): output tokens/s (completion tokens
+from the stream's usage / wall time of the round), the ratio trussd/direct, and time to first
+token (request sent → first content chunk) p50/p99 over all requests of all rounds. vLLM needs
+``make setup-vllm`` (.venvs/vllm); it is skipped with a note when absent. Nothing is pinned:
+engine, trussd and this client share the machine's cores, as they do in a real pod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from tiny_llm import build_tiny_llm  # noqa: E402
+
+PUBLIC_NAME = "tiny-llm"
+PROMPT = [{"role": "user", "content": "Write a long story about a robot who learns to paint."}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Target:
+    name: str  # direct | trussd
+    url: str
+    model: str
+
+
+@dataclass
+class Sample:
+    tokens_per_s: float
+    ttfts: list[float]
+
+
+@dataclass
+class Results:
+    samples: dict[tuple[str, int], list[Sample]] = field(default_factory=dict)
+
+    def add(self, target: str, concurrency: int, sample: Sample) -> None:
+        self.samples.setdefault((target, concurrency), []).append(sample)
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += children
+            todo += children
+    return out
+
+
+def engine_port(trussd_pid: int) -> int:
+    """The ``--port`` of the engine process trussd started."""
+    for pid in _descendants(trussd_pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if "--port" in argv:
+            return int(argv[argv.index("--port") + 1])
+    raise RuntimeError("no engine process with --port under trussd")
+
+
+def write_truss(root: Path, engine: str, model_dir: Path) -> None:
+    extra = "  dtype: float32\n  max_model_len: 2048\n" if engine == "vllm" else ""
+    (root / "config.yaml").write_text(
+        f"model_name: tiny\nresources: {{cpu: '2', memory: 8Gi}}\n"
+        f"engine:\n  backend: {engine}\n  model: {model_dir}\n"
+        f"  served_model_name: {PUBLIC_NAME}\n  startup_timeout_seconds: 600\n{extra}",
+        encoding="utf-8",
+    )
+
+
+def start_trussd(root: Path, engine: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if engine == "vllm":
+        env["TRUSSD_VLLM_PYTHON"] = str(ROOT / ".venvs" / "vllm" / "bin" / "python")
+    log = (root / "serve.log").open("wb")
+    argv = [sys.executable, "-m", "trussd.cli.main", "serve", str(root), "--port", str(port)]
+    argv.append("--no-access-log")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"trussd exited: {(root / 'serve.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/v1/models/model", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("trussd did not become ready")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def one_request(
+    client: httpx.AsyncClient, target: Target, max_tokens: int, extra: dict[str, Any]
+) -> tuple[int, float]:
+    """Stream one chat completion; (completion tokens, seconds to the first content chunk)."""
+    body = {
+        "model": target.model,
+        "messages": PROMPT,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **extra,
+    }
+    start = time.perf_counter()
+    ttft, tokens, pieces = -1.0, 0, 0
+    async with client.stream("POST", f"{target.url}/v1/chat/completions", json=body) as reply:
+        if reply.status_code != 200:
+            raise RuntimeError(f"{target.name}: {reply.status_code} {await reply.aread()!r}")
+        async for line in reply.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if event.get("usage"):
+                tokens = int(event["usage"].get("completion_tokens") or 0)
+            for choice in event.get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    pieces += 1
+                    if ttft < 0:
+                        ttft = time.perf_counter() - start
+    return tokens or pieces, ttft
+
+
+async def round_of(
+    client: httpx.AsyncClient,
+    target: Target,
+    concurrency: int,
+    requests: int,
+    max_tokens: int,
+    extra: dict[str, Any],
+) -> Sample:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
+    tokens, ttfts = 0, []
+
+    async def worker() -> None:
+        nonlocal tokens
+        while not queue.empty():
+            queue.get_nowait()
+            n, ttft = await one_request(client, target, max_tokens, extra)
+            tokens += n
+            ttfts.append(ttft)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Sample(tokens / (time.perf_counter() - start), ttfts)
+
+
+async def measure(
+    targets: list[Target], levels: list[int], rounds: int, max_tokens: int, extra: dict[str, Any]
+) -> Results:
+    results = Results()
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        for target in targets:  # warm both paths (connections, engine caches)
+            await round_of(client, target, 4, 8, max_tokens, extra)
+        for concurrency in levels:
+            requests = max(8, 4 * concurrency)
+            for r in range(rounds):
+                order = targets if r % 2 == 0 else list(reversed(targets))
+                for target in order:
+                    sample = await round_of(
+                        client, target, concurrency, requests, max_tokens, extra
+                    )
+                    results.add(target.name, concurrency, sample)
+    return results
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summarise(engine: str, results: Results, levels: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for c in levels:
+        direct, front = results.samples[("direct", c)], results.samples[("trussd", c)]
+        d_tps = statistics.median(s.tokens_per_s for s in direct)
+        t_tps = statistics.median(s.tokens_per_s for s in front)
+        d_ttft = [t for s in direct for t in s.ttfts]
+        t_ttft = [t for s in front for t in s.ttfts]
+        rows.append({
+            "engine": engine, "concurrency": c,
+            "direct_tok_s": d_tps, "trussd_tok_s": t_tps, "ratio": t_tps / d_tps,
+            "direct_ttft_p50_ms": 1000 * pct(d_ttft, 0.5),
+            "trussd_ttft_p50_ms": 1000 * pct(t_ttft, 0.5),
+            "direct_ttft_p99_ms": 1000 * pct(d_ttft, 0.99),
+            "trussd_ttft_p99_ms": 1000 * pct(t_ttft, 0.99),
+            "requests_per_target": len(d_ttft),
+        })  # fmt: skip
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| engine | conc. | direct tok/s | trussd tok/s | ratio | TTFT p50 direct → trussd (ms) "
+        "| Δ p50 (ms) | TTFT p99 direct → trussd (ms) |\n"
+        "| --- | --: | --: | --: | --: | --: | --: | --: |\n"
+    )
+    lines = [
+        f"| {r['engine']} | {r['concurrency']} | {r['direct_tok_s']:.0f} | {r['trussd_tok_s']:.0f} "
+        f"| {r['ratio']:.3f} | {r['direct_ttft_p50_ms']:.1f} → {r['trussd_ttft_p50_ms']:.1f} "
+        f"| {r['trussd_ttft_p50_ms'] - r['direct_ttft_p50_ms']:+.1f} "
+        f"| {r['direct_ttft_p99_ms']:.1f} → {r['trussd_ttft_p99_ms']:.1f} |"
+        for r in rows
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
+def run_engine(engine: str, model_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix=f"trussd-bench-{engine}-") as tmp:
+        root = Path(tmp)
+        write_truss(root, engine, model_dir)
+        proc, url = start_trussd(root, engine)
+        try:
+            direct_url = f"http://127.0.0.1:{engine_port(proc.pid)}"
+            engine_model = httpx.get(f"{direct_url}/v1/models", timeout=30).json()["data"][0]["id"]
+            targets = [
+                Target("direct", direct_url, engine_model),
+                Target("trussd", url, PUBLIC_NAME),
+            ]
+            # vLLM honours ignore_eos (every request runs to max_tokens); transformers rejects it.
+            extra = {"ignore_eos": True} if engine == "vllm" else {}
+            results = asyncio.run(
+                measure(targets, args.concurrency, args.rounds, args.max_tokens, extra)
+            )
+        finally:
+            stop(proc)
+    return summarise(engine, results, args.concurrency)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default="transformers,vllm")
+    parser.add_argument(
+        "--concurrency", default="1,8,16", type=lambda s: [int(x) for x in s.split(",")]
+    )
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args()
+    model_dir = build_tiny_llm(ROOT / ".cache" / "tiny-llm")
+    rows: list[dict[str, Any]] = []
+    for engine in args.engines.split(","):
+        if engine == "vllm" and not (ROOT / ".venvs" / "vllm" / "bin" / "python").exists():
+            print("vllm: skipped (.venvs/vllm is absent: run `make setup-vllm`)", file=sys.stderr)
+            continue
+        print(f"{engine}: starting trussd serve …", file=sys.stderr)
+        rows += run_engine(engine, model_dir, args)
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

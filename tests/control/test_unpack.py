@@ -1,0 +1,107 @@
+"""Malicious uploads: each is rejected and leaves nothing behind, inside or outside the store."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from trussd.control.unpack import UnpackLimits, safe_unpack
+from trussd.errors import UploadRejected
+
+Member = tuple[tarfile.TarInfo, bytes | None]
+
+
+def info(
+    name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = ""
+) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.size, ti.linkname = kind, size, link
+    return ti
+
+
+def archive(path: Path, members: list[Member]) -> Path:
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for ti, data in members:
+            tar.addfile(ti, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def file(name: str, data: bytes = b"x") -> Member:
+    return info(name, size=len(data)), data
+
+
+def snapshot(root: Path) -> set[Path]:
+    return set(root.rglob("*"))
+
+
+MALICIOUS: dict[str, Callable[[], list[Member]]] = {
+    "absolute": lambda: [file("/tmp/evil")],
+    "dotdot": lambda: [file("model/../../evil")],
+    "symlink out": lambda: [(info("model/out", tarfile.SYMTYPE, link="../../outside"), None)],
+    "symlink absolute": lambda: [(info("model/etc", tarfile.SYMTYPE, link="/etc"), None)],
+    "write through link": lambda: [
+        (info("d", tarfile.SYMTYPE, link="model"), None),
+        file("d/x"),
+    ],
+    "hardlink out": lambda: [(info("h", tarfile.LNKTYPE, link="../outside"), None)],
+    "hardlink to nothing": lambda: [(info("h", tarfile.LNKTYPE, link="missing"), None)],
+    "device": lambda: [(info("dev", tarfile.CHRTYPE), None)],
+    "fifo": lambda: [(info("fifo", tarfile.FIFOTYPE), None)],
+    "duplicate": lambda: [file("config.yaml"), file("config.yaml")],
+    "too many": lambda: [file(f"f{i}") for i in range(20)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS))
+def test_malicious_archives_are_rejected_without_a_trace(tmp_path: Path, case: str) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    upload = archive(tmp_path / "upload.tar.gz", MALICIOUS[case]())
+    before = snapshot(tmp_path)
+    with pytest.raises(UploadRejected):
+        safe_unpack(
+            upload, store / "deployments" / "d1", UnpackLimits(max_bytes=1 << 20, max_members=10)
+        )
+    after = snapshot(tmp_path)
+    assert after - before <= {store / "deployments"}  # at most the empty parent folder
+    assert not list((store / "deployments").iterdir()) if (store / "deployments").exists() else True
+    assert not (tmp_path / "evil").exists()
+    assert not (tmp_path / "outside").exists()
+
+
+def test_archive_bomb_is_stopped_on_the_decompressed_stream(tmp_path: Path) -> None:
+    payload = b"\0" * (8 << 20)  # compresses to a few KiB
+    upload = archive(tmp_path / "bomb.tar.gz", [file("zeros", payload)])
+    assert upload.stat().st_size < 100_000
+    with pytest.raises(UploadRejected, match="bomb"):
+        safe_unpack(upload, tmp_path / "out", UnpackLimits(max_bytes=1 << 20))
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bomb.tar.gz"]
+
+
+def test_not_an_archive_is_rejected(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(gzip.compress(b"not a tar file at all" * 40))
+    with pytest.raises(UploadRejected, match="not a valid"):
+        safe_unpack(junk, tmp_path / "out")
+    junk.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(UploadRejected):
+        safe_unpack(junk, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_good_archive_unpacks_with_inside_links(tmp_path: Path) -> None:
+    members = [
+        file("config.yaml", b"model_name: t\n"),
+        file("model/model.py", b"class Model: ...\n"),
+        (info("model/alias.py", tarfile.SYMTYPE, link="model.py"), None),
+        (info("copy.yaml", tarfile.LNKTYPE, link="config.yaml"), None),
+    ]
+    out = safe_unpack(archive(tmp_path / "ok.tar.gz", members), tmp_path / "out")
+    assert (out / "model" / "alias.py").read_text() == "class Model: ...\n"
+    assert (out / "copy.yaml").read_text() == "model_name: t\n"

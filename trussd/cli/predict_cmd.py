@@ -1,0 +1,87 @@
+"""``trussd predict``: call a running model server and print what it answers, as it arrives."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+
+__all__ = ["predict"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _predict_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return url.rstrip("/") + "/predict"
+    return url
+
+
+def _body(data: str | None, file: Path | None) -> bytes:
+    if data is not None and file is not None:
+        raise click.UsageError("give either -d/--data or -f/--file, not both")
+    raw = file.read_bytes() if file is not None else (data if data is not None else "")
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        return b""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"the input is not valid JSON: {exc}") from None
+    return text.encode()
+
+
+@click.command()
+@click.option("-d", "--data", help="JSON input (`-` reads stdin).")
+@click.option(
+    "-f",
+    "--file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File with JSON input.",
+)
+@click.option(
+    "--url", default=DEFAULT_URL, show_default=True, help="Server URL, or a full route URL."
+)
+@click.option("--sse", is_flag=True, help="Ask for Server-Sent Events (Accept: text/event-stream).")
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait for each chunk (default: no limit).",
+)
+def predict(
+    data: str | None, file: Path | None, url: str, sse: bool, timeout: float | None
+) -> None:
+    """POST JSON to a model server's predict route and print the answer, streaming."""
+    import httpx
+
+    body = _body(data, file)
+    headers = {"content-type": "application/json"}
+    if sse:
+        headers["accept"] = "text/event-stream"
+    target = _predict_url(url)
+    out = sys.stdout.buffer
+    try:
+        with httpx.stream(
+            "POST", target, content=body, headers=headers, timeout=httpx.Timeout(10.0, read=timeout)
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                click.echo(f"error: HTTP {response.status_code}: {response.text.strip()}", err=True)
+                sys.exit(1)
+            ended_with_newline = True
+            for chunk in response.iter_raw():
+                out.write(chunk)
+                out.flush()
+                ended_with_newline = chunk.endswith(b"\n")
+            if not ended_with_newline and out.isatty():
+                out.write(b"\n")
+    except httpx.HTTPError as exc:
+        click.echo(f"error: {type(exc).__name__} talking to {target}: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,335 @@
+"""The local runtime: replica processes per deployment, scaled and billed by the minute.
+
+One background task owns every scaling decision (no races between requests that all want a
+replica): it wakes every ``tick_seconds`` or at once when the activator kicks it. Each replica
+has a task of its own that waits for it to become ready and then for it to exit, so a crash is
+noticed the moment the process dies; the next decision replaces it if demand remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from trussd.control.autoscaler import Demand, desired_replicas
+from trussd.control.logs import DeploymentLog
+from trussd.control.metering import BillingOwner, Ledger
+from trussd.control.metrics import ControlMetrics
+from trussd.control.pool import Pool
+from trussd.control.registry import DeploymentRecord, DeploymentStatus, live_deployments, set_status
+from trussd.control.replica import REPLICA_ID_ENV, Replica, ReplicaState, replica_env
+from trussd.control.secrets_store import secret_env
+from trussd.control.settings import ControlSettings
+from trussd.control.store import Store
+
+__all__ = ["Runtime"]
+
+
+def _owner(record: DeploymentRecord, replica_id: str) -> BillingOwner:
+    return BillingOwner(record.id, replica_id, record.tenant, record.model, record.instance_type)
+
+
+class Runtime:
+    def __init__(
+        self,
+        store: Store,
+        ledger: Ledger,
+        metrics: ControlMetrics,
+        settings: ControlSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.metrics = metrics
+        self.settings = settings
+        self.clock = clock
+        self.pools: dict[str, Pool] = {}
+        self.client = httpx.AsyncClient(timeout=5.0)
+        self._command = settings.command_factory()
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_meter = 0.0
+
+    # -- lifecycle of the runtime -------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(self.reconcile_orphans)
+        for record in live_deployments(self.store):
+            self.add(record)
+        self._loop_task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await asyncio.gather(*(self._stop(p, r) for p in self.pools.values() for r in p.running()))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    def reconcile_orphans(self) -> int:
+        """Stop replicas a previous control plane left behind, and bill them up to their end."""
+        rows = self.store.query(
+            "SELECT r.id, r.pid, r.requested_at, r.last_seen_at, d.id AS deployment FROM replicas r"
+            " JOIN deployments d ON d.id = r.deployment WHERE r.stopped_at IS NULL"
+        )
+        for row in rows:
+            alive = _kill_if_ours(row["pid"], row["id"])
+            end = self.clock() if alive else float(row["last_seen_at"])
+            self.ledger.bill_interval(
+                self._owner_of(row["deployment"], row["id"]), float(row["requested_at"]), end
+            )
+            self.store.execute(
+                "UPDATE replicas SET status = ?, stopped_at = ? WHERE id = ?",
+                (ReplicaState.STOPPED.value, end, row["id"]),
+            )
+            shutil.rmtree(self.settings.replicas_dir / row["id"], ignore_errors=True)
+        return len(rows)
+
+    def _owner_of(self, deployment_id: str, replica_id: str) -> BillingOwner:
+        row = self.store.one(
+            "SELECT tenant, model, instance_type FROM deployments WHERE id = ?", (deployment_id,)
+        )
+        assert row is not None  # the join above found it
+        return BillingOwner(
+            deployment_id, replica_id, row["tenant"], row["model"], row["instance_type"]
+        )
+
+    # -- deployments ---------------------------------------------------------------------
+    def add(self, record: DeploymentRecord) -> Pool:
+        pool = Pool(record=record, log=DeploymentLog(self.settings.logs_dir, record.id))
+        if record.status is DeploymentStatus.FAILED:
+            pool.failure = record.error or "deployment failed"
+        self.pools[record.id] = pool
+        self.kick()
+        return pool
+
+    async def remove(self, deployment_id: str) -> None:
+        pool = self.pools.pop(deployment_id, None)
+        if pool is None:
+            return
+        pool.deleted = True
+        await pool.notify()
+        await asyncio.gather(*(self._stop(pool, r) for r in pool.running()))
+        pool.log.event("deployment deleted")
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    # -- the scaling loop ----------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.tick_seconds)
+            self._wake.clear()
+            for pool in list(self.pools.values()):
+                try:
+                    await self._scale(pool)
+                except Exception as exc:  # one deployment's trouble must not stop the others
+                    pool.log.event(f"autoscaler error: {exc!r}")
+            if time.monotonic() - self._last_meter >= self.settings.meter_seconds:
+                self._last_meter = time.monotonic()
+                await asyncio.to_thread(self.meter)
+
+    def desired(self, pool: Pool) -> int:
+        if pool.failure or pool.deleted:
+            return 0
+        running = pool.running()
+        demand = Demand(
+            inflight=pool.inflight,
+            waiting=pool.waiting,
+            running=len(running),
+            idle_seconds=time.monotonic() - pool.last_activity,
+        )
+        want = desired_replicas(pool.record.settings, demand)
+        if pool.record.status is DeploymentStatus.DEPLOYING:
+            want = max(want, 1)  # a new version proves that it loads before it may sleep
+        return want
+
+    async def _scale(self, pool: Pool) -> None:
+        want, running = self.desired(pool), pool.running()
+        for _ in range(want - len(running)):
+            await self._start(pool)
+        if want < len(running):
+            # Stop idle replicas, the ones still starting first (they serve nobody yet).
+            victims = sorted(
+                (r for r in running if r.inflight == 0),
+                key=lambda r: (r.state is ReplicaState.READY, r.requested_at),
+            )[: len(running) - want]
+            for replica in victims:
+                replica.state = ReplicaState.STOPPING
+                self._spawn_task(self._stop(pool, replica))
+        self._gauge(pool)
+
+    def _gauge(self, pool: Pool) -> None:
+        for state in ReplicaState:
+            count = sum(1 for r in pool.replicas.values() if r.state is state)
+            self.metrics.replicas.labels(pool.record.model, pool.id, state.value).set(count)
+
+    def _spawn_task(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- one replica -----------------------------------------------------------------------
+    async def _start(self, pool: Pool) -> None:
+        replica_id = "r" + secrets.token_hex(5)
+        workdir = self.settings.replicas_dir / replica_id
+        replica = Replica(
+            id=replica_id, deployment=pool.id, workdir=workdir, requested_at=self.clock()
+        )
+        pool.replicas[replica_id] = replica
+        self.store.execute(
+            "INSERT INTO replicas (id, deployment, status, requested_at, last_seen_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                replica_id,
+                pool.id,
+                ReplicaState.STARTING.value,
+                replica.requested_at,
+                replica.requested_at,
+            ),
+        )
+        env = replica_env(
+            replica_id,
+            workdir,
+            secret_env(self.store, pool.record.tenant, pool.record.secret_names),
+        )
+        started = time.monotonic()
+        try:
+            await replica.spawn(self._command, Path(pool.record.truss_dir), env, pool.log)
+        except OSError as exc:
+            pool.log.event(f"replica {replica_id} could not start: {exc}")
+            await self._finish(pool, replica, failed=f"could not start: {exc}")
+            return
+        self.store.execute(
+            "UPDATE replicas SET pid = ?, port = ? WHERE id = ?",
+            (replica.pid, replica.port, replica_id),
+        )
+        pool.log.event(f"replica {replica_id} starting (pid {replica.pid}, port {replica.port})")
+        self._spawn_task(self._watch(pool, replica, started))
+
+    async def _watch(self, pool: Pool, replica: Replica, started: float) -> None:
+        timeout = float(pool.record.settings.cold_start_timeout_seconds)
+        failure = await replica.wait_ready(self.client, timeout)
+        if failure is None and replica.state is ReplicaState.STARTING:
+            await self._ready(pool, replica, started)
+        elif replica.state is ReplicaState.STARTING:
+            pool.log.event(f"replica {replica.id} {failure}")
+            await self._stop(pool, replica, failed=failure)
+            return
+        assert replica.process is not None
+        await replica.process.wait()
+        if replica.state is ReplicaState.READY:
+            self.metrics.crashes.labels(pool.record.model, pool.id).inc()
+            pool.log.event(f"replica {replica.id} crashed (exit code {replica.process.returncode})")
+            await self._stop(pool, replica, failed="crashed")
+
+    async def _ready(self, pool: Pool, replica: Replica, started: float) -> None:
+        replica.state = ReplicaState.READY
+        pool.start_failures = 0
+        replica.timings.started = started
+        phases = replica.timings.split()
+        cold = phases.get("total", time.monotonic() - started)
+        pool.last_cold_start = phases
+        self.metrics.cold_start.labels(pool.record.model, pool.id).observe(cold)
+        self.store.execute(
+            "UPDATE replicas SET status = ?, ready_at = ? WHERE id = ?",
+            (ReplicaState.READY.value, self.clock(), replica.id),
+        )
+        detail = ", ".join(f"{k} {v:.3f}s" for k, v in phases.items() if k != "total")
+        pool.log.event(f"replica {replica.id} ready in {cold:.3f}s ({detail})")
+        self._set_status(pool, DeploymentStatus.ACTIVE)
+        await pool.notify()
+
+    async def _stop(self, pool: Pool, replica: Replica, failed: str | None = None) -> None:
+        if replica.state is ReplicaState.STOPPED or replica.state is ReplicaState.FAILED:
+            return
+        replica.state = ReplicaState.STOPPING
+        await replica.stop(self.settings.stop_grace_seconds)
+        await self._finish(pool, replica, failed=failed)
+
+    async def _finish(self, pool: Pool, replica: Replica, failed: str | None) -> None:
+        end = self.clock()
+        replica.state = ReplicaState.FAILED if failed else ReplicaState.STOPPED
+        self.ledger.bill_interval(_owner(pool.record, replica.id), replica.requested_at, end)
+        self.store.execute(
+            "UPDATE replicas SET status = ?, stopped_at = ?, last_seen_at = ? WHERE id = ?",
+            (replica.state.value, end, end, replica.id),
+        )
+        pool.replicas.pop(replica.id, None)
+        shutil.rmtree(replica.workdir, ignore_errors=True)
+        if failed and failed != "crashed" and not pool.deleted:
+            pool.start_failures += 1
+            if pool.start_failures >= self.settings.start_failure_limit and not pool.ready():
+                pool.failure = (
+                    f"replica {failed} {pool.start_failures} times in a row; "
+                    f"see `trussd logs {pool.id}`"
+                )
+                self._set_status(pool, DeploymentStatus.FAILED, pool.failure)
+                pool.log.event(f"deployment failed: {pool.failure}")
+        elif not failed:
+            pool.log.event(f"replica {replica.id} stopped")
+        if not pool.running() and pool.record.status is DeploymentStatus.ACTIVE:
+            self._set_status(pool, DeploymentStatus.SCALED_TO_ZERO)
+        self._gauge(pool)
+        await pool.notify()
+        self.kick()
+
+    def _set_status(self, pool: Pool, status: DeploymentStatus, error: str | None = None) -> None:
+        if pool.deleted:
+            return
+        if set_status(self.store, pool.id, status, error):
+            pool.record = pool.record.model_copy(update={"status": status, "error": error})
+            pool.log.event(f"status {status.value}")
+
+    # -- metering --------------------------------------------------------------------------
+    def meter(self) -> int:
+        """Bill every running replica up to now and record that it was seen (crash safety)."""
+        now, added = self.clock(), 0
+        for pool in list(self.pools.values()):
+            for replica in list(pool.replicas.values()):
+                added += self.ledger.bill_interval(
+                    _owner(pool.record, replica.id), replica.requested_at, now
+                )
+                self.store.execute(
+                    "UPDATE replicas SET last_seen_at = ? WHERE id = ?", (now, replica.id)
+                )
+        return added
+
+
+def _kill_if_ours(pid: int | None, replica_id: str) -> bool:
+    """Kill the process group of ``pid`` if it is that replica (checked by its environment)."""
+    if not pid:
+        return False
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    if f"{REPLICA_ID_ENV}={replica_id}".encode() not in environ.split(b"\0"):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.02)
+    return True
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"  # a zombie has already stopped

@@ -1,0 +1,154 @@
+"""Safe unpacking of an uploaded truss archive.
+
+An upload is untrusted. Members are checked one by one as the archive streams, and extracted
+into a fresh temporary folder inside the store that is renamed into place only when the whole
+archive passed; on any rejection the folder is removed, so nothing of a rejected upload stays.
+
+Rejected: absolute names, ``..`` components, duplicate names, devices/fifos, links whose target
+leads outside the truss, members below a link (writing through it), and archive bombs — more
+than ``max_members`` entries or more than ``max_bytes`` once decompressed (counted on the
+decompressed stream itself, so lying headers do not help).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from trussd.errors import UploadRejected
+
+__all__ = ["UnpackLimits", "safe_unpack"]
+
+
+@dataclass(frozen=True)
+class UnpackLimits:
+    max_bytes: int = 4 * 1024**3
+    max_members: int = 100_000
+
+
+class _Counted(io.RawIOBase):
+    """The decompressed stream, refusing to yield more than ``limit`` bytes."""
+
+    def __init__(self, inner: io.BufferedIOBase, limit: int) -> None:
+        self._inner = inner
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        self._left -= len(data)
+        if self._left < 0:
+            raise UploadRejected("archive expands beyond the unpacked size limit (archive bomb?)")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _clean_name(name: str) -> str:
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise UploadRejected(f"archive member `{name}` has an absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UploadRejected(f"archive member `{name}` contains `..`")
+    if not parts:
+        raise UploadRejected(f"archive member `{name}` has an empty name")
+    return "/".join(parts)
+
+
+def _link_inside(name: str, target: str, *, hard: bool) -> str:
+    if target.startswith("/"):
+        raise UploadRejected(f"link `{name}` points to an absolute path")
+    joined = target if hard else posixpath.join(posixpath.dirname(name), target)
+    normal = posixpath.normpath(joined)
+    if normal == ".." or normal.startswith("../"):
+        raise UploadRejected(f"link `{name}` leads outside the truss")
+    return normal
+
+
+class _Checker:
+    def __init__(self, limits: UnpackLimits) -> None:
+        self.limits = limits
+        self.names: set[str] = set()
+        self.links: set[str] = set()
+        self.files: set[str] = set()
+
+    def check(self, member: tarfile.TarInfo) -> str:
+        if len(self.names) >= self.limits.max_members:
+            raise UploadRejected(f"archive has more than {self.limits.max_members} entries")
+        name = _clean_name(member.name)
+        if name in self.names:
+            raise UploadRejected(f"archive member `{name}` appears twice")
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in self.links:
+                raise UploadRejected(f"archive member `{name}` lies below a link")
+        if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            raise UploadRejected(f"archive member `{name}` is not a file, folder or link")
+        if member.issym():
+            _link_inside(name, member.linkname, hard=False)
+            self.links.add(name)
+        if member.islnk():
+            target = _link_inside(name, member.linkname, hard=True)
+            if target not in self.files:
+                raise UploadRejected(f"hard link `{name}` does not point to an earlier file")
+        if member.isfile() or member.islnk():
+            self.files.add(name)
+        self.names.add(name)
+        return name
+
+
+def _extract(tar: tarfile.TarFile, dest: Path, checker: _Checker) -> None:
+    symlinks: list[tuple[str, str]] = []
+    for member in tar:
+        name = checker.check(member)
+        path = dest / name
+        if member.isdir():
+            path.mkdir(parents=True, exist_ok=True)
+        elif member.issym():
+            symlinks.append(
+                (name, member.linkname)
+            )  # created last: nothing is written through them
+        elif member.islnk():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(dest / _link_inside(name, member.linkname, hard=True), path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            with os.fdopen(
+                os.open(path, flags, 0o755 if member.mode & 0o100 else 0o644), "wb"
+            ) as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+    for name, target in symlinks:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, dest / name)
+
+
+def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits | None = None) -> Path:
+    """Unpack ``archive`` (a ``.tar.gz``) to ``dest`` (must not exist) or raise UploadRejected."""
+    limits = limits or UnpackLimits()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        with gzip.open(archive, "rb") as gz:
+            counted = io.BufferedReader(_Counted(gz, limits.max_bytes))
+            with tarfile.open(fileobj=counted, mode="r|") as tar:
+                _extract(tar, staging, _Checker(limits))
+        os.rename(staging, dest)
+    except UploadRejected:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UploadRejected(f"archive is not a valid .tar.gz: {exc}") from exc
+    return dest

@@ -1,0 +1,199 @@
+"""Run a built image in the foreground with whatever container runtime works here.
+
+In order: ``docker run`` (when its daemon answers), ``podman run`` (when a trial run
+succeeds: rootless or nested podman often cannot set resource limits), and ``buildah run``
+with chroot isolation on the host's network — the one that works inside unprivileged
+containers and CI machines. Docker and podman publish the server's port 8080 on ``--port``;
+with host networking the server itself is told to listen on ``--port``.
+
+Whatever happens, the container is removed when the server exits or is interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trussd.deploy.image.dockerfile import APP_DIR, LABEL_PREFIX, SERVER_PORT
+from trussd.errors import BuildError
+
+__all__ = ["RUNTIMES", "RunPlan", "plan_run", "run_image", "server_argv"]
+
+RUNTIMES = ("docker", "podman", "buildah")
+_TRIAL = ["/opt/trussd/bin/python", "-c", "pass"]
+
+
+@dataclass
+class RunPlan:
+    runtime: str
+    argv: list[str]
+    #: the buildah working container to remove afterwards
+    container: str | None = None
+    cleanup: list[list[str]] = field(default_factory=list)
+
+
+def _quiet(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
+
+
+def server_argv(command: Sequence[str], port: int, host: str) -> list[str]:
+    """The image's command with the server told to listen on ``host:port``."""
+    argv = list(command)
+    for flag, value in (("--port", str(port)), ("--host", host)):
+        if flag in argv[:-1]:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    return argv
+
+
+def _image_config(tag: str) -> dict[str, object]:
+    done = _quiet(["buildah", "inspect", "--type", "image", tag])
+    if done.returncode != 0:
+        raise BuildError(
+            f"no image `{tag}` here",
+            step="run",
+            hint="build it first with `trussd image build DIR --tag TAG`",
+        )
+    data = json.loads(done.stdout)
+    docker = data.get("Docker", {}).get("config") or {}
+    oci = data.get("OCIv1", {}).get("config") or {}
+    return {**oci, **docker}
+
+
+def _docker_like(
+    runtime: str,
+    tag: str,
+    port: int,
+    env: Mapping[str, str],
+    weights: Path | None,
+    weights_at: str | None,
+) -> list[str]:
+    argv = [runtime, "run", "--rm", "--init", "-p", f"127.0.0.1:{port}:{SERVER_PORT}"]
+    for key, value in sorted(env.items()):
+        argv += ["-e", f"{key}={value}"]
+    if weights is not None and weights_at:
+        argv += ["-v", f"{weights.resolve()}:{weights_at}:ro"]
+    return [*argv, tag]
+
+
+def _usable(runtime: str, tag: str) -> bool:
+    if shutil.which(runtime) is None:
+        return False
+    if runtime == "docker":
+        return _quiet(["docker", "info"], timeout=20).returncode == 0
+    if runtime == "podman":
+        trial = ["podman", "run", "--rm", "--entrypoint", _TRIAL[0], tag, *_TRIAL[1:]]
+        return _quiet(trial).returncode == 0
+    return True
+
+
+def _weights_mount(config: Mapping[str, object]) -> str | None:
+    labels = config.get("Labels") or {}
+    value = labels.get(f"{LABEL_PREFIX}weights", "") if isinstance(labels, dict) else ""
+    return (
+        value.removeprefix("mount:")
+        if isinstance(value, str) and value.startswith("mount:")
+        else None
+    )
+
+
+def plan_run(
+    tag: str,
+    port: int,
+    *,
+    runtime: str = "auto",
+    env: Mapping[str, str] | None = None,
+    weights: Path | None = None,
+) -> RunPlan:
+    """How to run ``tag`` here; BuildError when no runtime can."""
+    if runtime not in ("auto", *RUNTIMES):
+        raise BuildError(
+            f"unknown runtime `{runtime}`", step="run", hint=f"use auto, {', '.join(RUNTIMES)}"
+        )
+    env = dict(env or {})
+    config = _image_config(tag) if shutil.which("buildah") else {}
+    weights_at = _weights_mount(config) or (f"{APP_DIR}/weights" if weights else None)
+    for name in RUNTIMES if runtime == "auto" else (runtime,):
+        if name == "buildah" and shutil.which("buildah") and config:
+            return _buildah_plan(tag, port, config, env, weights, weights_at)
+        if name != "buildah" and _usable(name, tag):
+            return RunPlan(name, _docker_like(name, tag, port, env, weights, weights_at))
+    raise BuildError(
+        f"no container runtime can run `{tag}` here",
+        step="run",
+        hint="install Docker (daemon running), podman, or buildah",
+    )
+
+
+def _buildah_plan(
+    tag: str,
+    port: int,
+    config: Mapping[str, object],
+    env: Mapping[str, str],
+    weights: Path | None,
+    weights_at: str | None,
+) -> RunPlan:
+    command = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]  # type: ignore[misc]
+    if not command:
+        raise BuildError(f"image `{tag}` has no command to run", step="run")
+    done = _quiet(["buildah", "from", "--pull-never", tag])
+    if done.returncode != 0:
+        raise BuildError(
+            f"cannot create a container from `{tag}`: {done.stderr.strip()}", step="run"
+        )
+    container = done.stdout.strip().splitlines()[-1]
+    argv = ["buildah", "run", "--isolation", "chroot", "--network", "host"]
+    for key, value in sorted(env.items()):
+        argv += ["--env", f"{key}={value}"]
+    if weights is not None and weights_at:
+        argv += ["-v", f"{weights.resolve()}:{weights_at}:ro"]
+    argv += [container, "--", *server_argv([str(c) for c in command], port, "127.0.0.1")]
+    return RunPlan("buildah", argv, container, [["buildah", "rm", container]])
+
+
+@contextlib.contextmanager
+def _forward_signals(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_image(plan: RunPlan, grace_seconds: float = 30) -> int:
+    """Run the plan in the foreground; signals reach the server; the container is removed."""
+    try:
+        process = subprocess.Popen(plan.argv, start_new_session=True)
+        with _forward_signals(process):
+            try:
+                return process.wait()
+            finally:
+                if process.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGTERM)
+                    try:
+                        process.wait(timeout=grace_seconds)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+    finally:
+        for argv in plan.cleanup:
+            _quiet(argv)
