@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from tests.backends.engine_helpers import require_engine_python
-from tests.backends.helpers import free_port
+from tests.backends.helpers import free_port, wait_dead
 from trussd.backends.vllm import VllmBackend
 
 pytestmark = [pytest.mark.vllm, pytest.mark.e2e, pytest.mark.slow]
@@ -28,18 +28,17 @@ READY_TIMEOUT = 360.0
 NAME = "tiny-llm"
 
 
-def _processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
-            found.append(int(proc.name))
-    return found
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += children
+            todo += children
+    return out
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -81,8 +80,11 @@ engine:
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    started: list[int] = []
     try:
         _wait_ready(url, proc, log)
+        started = _descendants(proc.pid)  # the engine and its workers
+        assert started
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -91,11 +93,8 @@ engine:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
-    # Shutdown stops the engine too: nothing that was started for this truss is left.
-    deadline = time.monotonic() + 30
-    while _processes_mentioning(str(tiny_llm_dir)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _processes_mentioning(str(tiny_llm_dir)), log.read_text()[-4000:]
+    # Shutdown stops the engine too: no process trussd started is left behind.
+    assert not wait_dead(started, timeout=60), log.read_text()[-4000:]
 
 
 @pytest.fixture
@@ -172,7 +171,9 @@ def test_engine_metrics_are_published_under_normalised_names(
     missing = wanted
     while missing and time.monotonic() < deadline:
         text = httpx.get(f"{vllm_server}/metrics", timeout=30).text
-        exposed = {line.split(" ")[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+        types = [line.split(" ") for line in text.splitlines() if line.startswith("# TYPE ")]
+        # Counters are exposed as NAME_total.
+        exposed = {name.removesuffix("_total") for _, _, name, _ in types}
         missing = wanted - exposed
         time.sleep(0.5)
     assert not missing

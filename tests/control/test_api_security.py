@@ -45,7 +45,6 @@ async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     async with httpx.AsyncClient(transport=transport, base_url="http://cp") as client:
         yield Api(plane, client)
     await plane.runtime.client.aclose()
-    await plane.proxy_client.aclose()
     plane.store.close()
 
 

@@ -173,6 +173,18 @@ MUTATIONS: list[tuple[str, Callable[[list[Obj]], None], str]] = [
         "replicas",
     ),
     (
+        "a label value the API server rejects",
+        lambda o: find(o, "Deployment")["spec"]["template"]["metadata"]["labels"].update(
+            {"trussd.dev/truss-hash": "<hash>"}
+        ),
+        "metadata",
+    ),
+    (
+        "a Service name that is no DNS label",
+        lambda o: find(o, "Service", "v1")["metadata"].update(name="9-llm.v2"),
+        "metadata",
+    ),
+    (
         "a secret as a literal env value",
         lambda o: _container(o)["env"].append({"name": "hf_access_token", "value": "abc"}),
         "secrets",

@@ -137,3 +137,10 @@ def test_openai_only_model_is_valid() -> None:
         def chat_completions(self, body: Any) -> Any: ...
 
     assert check_contract(Model).predict is None
+
+
+def test_websocket_model_is_refused_with_a_way_out() -> None:
+    class Model:
+        async def websocket(self, ws: Any) -> None: ...
+
+    assert "websocket" in _error(Model).message

@@ -183,3 +183,17 @@ async def test_truss_example_shaped_model_runs_unchanged() -> None:
         )
     assert whole.json() == {"output": "delta epsilon alpha"}
     assert streamed.text == "delta epsilon alpha "
+
+
+async def test_request_id_reaches_logs_made_inside_sync_predict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from trussd.server.logs import RequestIdFilter
+
+    caplog.handler.addFilter(RequestIdFilter())
+    caplog.set_level(logging.INFO, logger="fixture.log")
+    async with served("server-log") as (_, client):
+        response = await client.post("/predict", json={}, headers={"x-request-id": "rid-7"})
+    assert response.status_code == 200
+    records = [r for r in caplog.records if r.name == "fixture.log"]
+    assert [getattr(r, "request_id", None) for r in records] == ["rid-7"]

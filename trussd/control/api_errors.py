@@ -6,14 +6,15 @@ envelope so SDKs raise the right exception; every other route answers ``{"error"
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from trussd import errors as e
 
-__all__ = ["STATUS", "error_response", "status_of"]
+__all__ = ["STATUS", "error_body", "error_response", "status_of"]
 
 STATUS: list[tuple[type[e.TrussdError], int]] = [
     (e.Unauthorized, 401),
@@ -42,14 +43,16 @@ def _is_openai(path: str) -> bool:
     return path.startswith("/models/") and "/v1/" in path
 
 
-def error_response(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, e.TrussdError)
+def error_body(path: str, exc: e.TrussdError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, raw headers and JSON body of the answer to ``exc`` on ``path``."""
     code = status_of(exc)
-    headers = {"WWW-Authenticate": "Api-Key"} if code == 401 else {}
+    headers = [(b"content-type", b"application/json")]
+    if code == 401:
+        headers.append((b"www-authenticate", b"Api-Key"))
     if isinstance(exc, e.Overloaded):
-        headers["Retry-After"] = str(exc.retry_after_seconds)
+        headers.append((b"retry-after", str(exc.retry_after_seconds).encode()))
     body: dict[str, Any]
-    if _is_openai(request.url.path):
+    if _is_openai(path):
         kind = _OPENAI_TYPE.get(code, "invalid_request_error" if code < 500 else "server_error")
         body = {"error": {"message": str(exc), "type": kind, "code": type(exc).__name__}}
     else:
@@ -58,4 +61,10 @@ def error_response(request: Request, exc: Exception) -> JSONResponse:
             body["hint"] = exc.hint
         if isinstance(exc, e.ConfigError):
             body["diagnostics"] = [str(d) for d in exc.diagnostics]
-    return JSONResponse(body, status_code=code, headers=headers)
+    return code, headers, json.dumps(body).encode()
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.TrussdError)
+    code, headers, body = error_body(request.url.path, exc)
+    return Response(body, status_code=code, headers={k.decode(): v.decode() for k, v in headers})

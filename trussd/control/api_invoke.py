@@ -1,97 +1,119 @@
-"""Invocation routes: the production deployment of a model, or one deployment by id.
+"""Invocation: the production deployment of a model, or one deployment by id.
 
     POST /models/{model}/predict                       → replica POST /predict
     ANY  /models/{model}/v1/{path}                     → replica /v1/{path}  (OpenAI base URL)
     POST /models/{model}/deployments/{id}/predict
     ANY  /models/{model}/deployments/{id}/v1/{path}
 
-These are plain Starlette routes (no dependency injection or body models): they are the hot
-path, and the body is the model's business, forwarded untouched.
+This is the hot path, so it is a bare ASGI layer in front of the FastAPI app: no routing
+table, dependency injection or response classes, and the body is forwarded untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from trussd.control.api_auth import plane, principal
+from trussd.control.api_errors import error_body
+from trussd.control.controlplane import ControlPlane
+from trussd.control.keys import parse_authorization
 from trussd.control.pool import Pool
-from trussd.control.proxy import ReplicaRefused, forward
+from trussd.control.proxy import DROP_REQUEST_HEADERS, ReplicaRefused, relay, send_request
+from trussd.errors import NotFound, RequestTooLarge, TrussdError
 
-__all__ = ["invoke_routes"]
+__all__ = ["InvokeMiddleware"]
 
 _ATTEMPTS = 3
-_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+_MAX_BODY = 256 * 1024**2
 
 
-async def _invoke(request: Request, pool: Pool, path: str) -> Response:
-    cp = plane(request)
-    body = await request.body()
-    labels = (pool.record.model, pool.id)
-    for attempt in range(_ATTEMPTS):
-        replica = await cp.activator.acquire(pool)
-        released = False
+def _route(path: str) -> tuple[str, str | None, str]:
+    """``/models/m/...`` → (model, deployment or None, path on the replica)."""
+    model, _, tail = path[len("/models/") :].partition("/")
+    deployment = None
+    if tail.startswith("deployments/"):
+        deployment, _, tail = tail[len("deployments/") :].partition("/")
+    if model and deployment != "" and tail == "predict":
+        return model, deployment, "/predict"
+    if model and deployment != "" and tail.startswith("v1/") and len(tail) > 3:
+        return model, deployment, "/" + tail
+    raise NotFound(f"no route {path}", hint="use /models/{model}/predict or /models/{model}/v1/...")
 
-        def done(replica: object = replica) -> None:
-            nonlocal released
-            if not released:
-                released = True
-                cp.activator.release(pool, replica)  # type: ignore[arg-type]
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise RequestTooLarge(f"request body over {_MAX_BODY // 1024**2} MiB")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class InvokeMiddleware:
+    def __init__(self, app: ASGIApp, plane: ControlPlane) -> None:
+        self.app = app
+        self.plane = plane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/models/"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
 
         try:
-            response = await forward(cp.proxy_client, request, body, replica, path, done)
-        except ReplicaRefused:
-            done()
-            if attempt == _ATTEMPTS - 1:
-                cp.metrics.requests.labels(*labels, "refused").inc()
+            await self._invoke(scope, receive, tracked)
+        except TrussdError as exc:
+            if started:
+                raise  # the head is out: abort the connection rather than truncate silently
+            status, headers, body = error_body(scope["path"], exc)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    def _pool(self, scope: Scope) -> tuple[Pool, str]:
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        who = self.plane.authenticate(
+            parse_authorization(header.decode("latin-1") if header else None)
+        )
+        model, deployment, path = _route(scope["path"])
+        if deployment is None:
+            return self.plane.pool_for_model(who, model), path
+        return self.plane.pool_for_deployment(who, model, deployment), path
+
+    async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pool, path = self._pool(scope)
+        body = await _read_body(receive)
+        headers = [(k, v) for k, v in scope["headers"] if k not in DROP_REQUEST_HEADERS]
+        query = scope.get("query_string", b"")
+        target = path + ("?" + query.decode("latin-1") if query else "")
+        outcome = self.plane.metrics.requests
+        for attempt in range(_ATTEMPTS):
+            replica = await self.plane.activator.acquire(pool)
+            try:
+                response = await send_request(replica, scope["method"], target, headers, body)
+                await relay(response, replica, receive, send)
+            except ReplicaRefused:
+                if attempt == _ATTEMPTS - 1:
+                    outcome.labels(pool.record.model, pool.id, "refused").inc()
+                    raise
+                await asyncio.sleep(0.05)  # the runtime notices the dead replica meanwhile
+                continue
+            except BaseException:
+                outcome.labels(pool.record.model, pool.id, "failed").inc()
                 raise
-            await asyncio.sleep(0.05)  # the runtime notices the dead replica meanwhile
-            continue
-        except BaseException:
-            done()
-            cp.metrics.requests.labels(*labels, "failed").inc()
-            raise
-        cp.metrics.requests.labels(*labels, "forwarded").inc()
-        return response
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def model_predict(request: Request) -> Response:
-    who = principal(request)
-    pool = plane(request).pool_for_model(who, request.path_params["model"])
-    return await _invoke(request, pool, "/predict")
-
-
-async def model_openai(request: Request) -> Response:
-    who = principal(request)
-    pool = plane(request).pool_for_model(who, request.path_params["model"])
-    return await _invoke(request, pool, "/v1/" + request.path_params["path"])
-
-
-async def deployment_predict(request: Request) -> Response:
-    who = principal(request)
-    p = request.path_params
-    pool = plane(request).pool_for_deployment(who, p["model"], p["deployment"])
-    return await _invoke(request, pool, "/predict")
-
-
-async def deployment_openai(request: Request) -> Response:
-    who = principal(request)
-    p = request.path_params
-    pool = plane(request).pool_for_deployment(who, p["model"], p["deployment"])
-    return await _invoke(request, pool, "/v1/" + p["path"])
-
-
-invoke_routes = [
-    Route("/models/{model}/predict", model_predict, methods=["POST"]),
-    Route("/models/{model}/v1/{path:path}", model_openai, methods=_METHODS),
-    Route("/models/{model}/deployments/{deployment}/predict", deployment_predict, methods=["POST"]),
-    Route(
-        "/models/{model}/deployments/{deployment}/v1/{path:path}",
-        deployment_openai,
-        methods=_METHODS,
-    ),
-]
+            finally:
+                self.plane.activator.release(pool, replica)
+            outcome.labels(pool.record.model, pool.id, "forwarded").inc()
+            return

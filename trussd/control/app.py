@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from trussd.control.api_deployments import router as deployments_router
 from trussd.control.api_errors import error_response
-from trussd.control.api_invoke import invoke_routes
+from trussd.control.api_invoke import InvokeMiddleware
 from trussd.control.api_manage import metrics_router
 from trussd.control.api_manage import router as manage_router
 from trussd.control.controlplane import ControlPlane
@@ -35,5 +35,5 @@ def create_app(plane: ControlPlane) -> FastAPI:
     app.include_router(manage_router)
     app.include_router(deployments_router)
     app.include_router(metrics_router)
-    app.router.routes.extend(invoke_routes)
+    app.add_middleware(InvokeMiddleware, plane=plane)
     return app

@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from trussd.config.load import load_truss
 from trussd.control.activator import Activator
 from trussd.control.blobs import BlobStore
@@ -56,11 +54,6 @@ class ControlPlane:
         self.blobs = BlobStore(settings.blobs_dir, settings.max_upload_bytes)
         self.runtime = Runtime(self.store, self.ledger, self.metrics, settings, clock)
         self.activator = Activator(self.runtime)
-        # Long reads: a replica may stream tokens for minutes; its own server enforces limits.
-        self.proxy_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=5.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-        )
         self._principals: dict[str, Principal] = {}
         self._production: dict[tuple[str, str], str] = {}
 
@@ -72,7 +65,6 @@ class ControlPlane:
 
     async def close(self) -> None:
         await self.runtime.close()
-        await self.proxy_client.aclose()
         self.store.close()
         os.close(self._lock_fd)
 

@@ -1,95 +1,121 @@
-"""Forwarding one request to a replica, streaming the answer back as it arrives.
+"""Relaying one request to a replica and its answer back, chunk by chunk as it arrives.
 
 The control plane's own ``Authorization`` header never reaches the replica. Transport errors
-are translated once: a connection refused means nothing was sent (the caller may try another
-replica); any other failure before the response head means the replica died with the request
-in flight (``EngineCrashed``, a clean 502). After the head was sent, a failure ends an SSE stream
-with an error event (what OpenAI clients understand) and aborts any other body, so the client
-sees an incomplete response rather than a silently truncated one.
+are translated once: a refused connection means nothing was sent (``ReplicaRefused``: the caller
+may try another replica); a connection that ends before the response head means the replica
+died with the request in flight (``EngineCrashed``, a clean 502). After the head was sent, a
+failure ends an SSE stream with an error event (what OpenAI clients understand) and aborts any
+other body, so the client sees an incomplete response rather than a silently truncated one.
+When the client goes away mid-stream the replica's connection is closed, so the replica stops
+generating for nobody.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-import httpx
-from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.types import Receive, Send
 
 from trussd.control.replica import Replica
+from trussd.control.upstream import UpstreamClosed, UpstreamResponse
 from trussd.errors import EngineCrashed, EngineUnavailable
 
-__all__ = ["ReplicaRefused", "forward"]
+__all__ = ["DROP_REQUEST_HEADERS", "ReplicaRefused", "relay", "send_request"]
 
-_DROP_REQUEST = {
-    b"host",
-    b"authorization",
-    b"connection",
-    b"keep-alive",
-    b"content-length",
-    b"transfer-encoding",
-    b"te",
-    b"upgrade",
-    b"proxy-authorization",
-}
-_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "trailer"}
+DROP_REQUEST_HEADERS = frozenset(
+    {
+        b"host",
+        b"authorization",
+        b"connection",
+        b"keep-alive",
+        b"content-length",
+        b"transfer-encoding",
+        b"te",
+        b"upgrade",
+        b"proxy-authorization",
+        b"expect",
+    }
+)
+_DROP_RESPONSE = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"te",
+        b"upgrade",
+        b"trailer",
+        b"date",
+        b"server",
+    }
+)
 
 
 class ReplicaRefused(EngineUnavailable):
     """The replica did not accept the connection; the request was not sent."""
 
 
-async def forward(
-    client: httpx.AsyncClient,
-    request: Request,
-    body: bytes,
-    replica: Replica,
-    path: str,
-    on_done: Callable[[], None],
-) -> StreamingResponse:
-    """Send ``request`` to ``path`` on ``replica``; ``on_done`` runs once the response is over."""
-    headers = [(k, v) for k, v in request.scope["headers"] if k not in _DROP_REQUEST]
-    query = request.scope.get("query_string", b"")
-    url = replica.base_url + path + (("?" + query.decode("latin-1")) if query else "")
-    upstream_request = client.build_request(request.method, url, headers=headers, content=body)
+async def send_request(
+    replica: Replica, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes
+) -> UpstreamResponse:
+    assert replica.upstream is not None
     try:
-        upstream = await client.send(upstream_request, stream=True)
-    except httpx.ConnectError as exc:
-        raise ReplicaRefused(f"replica {replica.id} refused the connection") from exc
-    except httpx.TransportError as exc:
+        return await replica.upstream.request(method, target, headers, body)
+    except UpstreamClosed as exc:
         raise EngineCrashed(
             f"replica {replica.id} failed while serving the request",
             hint="the replica is being replaced; retry the request",
         ) from exc
-    response_headers = {
-        k: v for k, v in upstream.headers.items() if k.lower() not in _DROP_RESPONSE
-    }
-    sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
-    return StreamingResponse(
-        _relay(upstream, replica, sse, on_done),
-        status_code=upstream.status_code,
-        headers=response_headers,
-    )
+    except OSError as exc:
+        raise ReplicaRefused(f"replica {replica.id} refused the connection") from exc
 
 
-async def _relay(
-    upstream: httpx.Response, replica: Replica, sse: bool, on_done: Callable[[], None]
-) -> AsyncIterator[bytes]:
+async def relay(response: UpstreamResponse, replica: Replica, receive: Receive, send: Send) -> None:
+    headers = [(k, v) for k, v in response.headers if k not in _DROP_RESPONSE]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    if not response.streaming:
+        body = b"".join([chunk async for chunk in response.chunks()])
+        response.close()
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
+    sse = any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers)
+    gone = asyncio.Event()
+    watcher = asyncio.create_task(_watch_disconnect(receive, gone, response))
     try:
-        async for chunk in upstream.aiter_raw():
-            yield chunk
-    except httpx.TransportError as exc:
+        async for chunk in response.chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except (UpstreamClosed, OSError) as exc:
+        if gone.is_set():
+            return
         if not sse:
             raise EngineCrashed(f"replica {replica.id} failed mid-response") from exc
-        error = {
-            "error": {
-                "message": f"replica {replica.id} failed mid-stream; retry the request",
-                "type": "server_error",
-                "code": "replica_crashed",
-            }
-        }
-        yield f"data: {json.dumps(error)}\n\n".encode()
+        await send({"type": "http.response.body", "body": _sse_error(replica), "more_body": True})
     finally:
-        await upstream.aclose()
-        on_done()
+        watcher.cancel()
+        response.close()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _watch_disconnect(
+    receive: Receive, gone: asyncio.Event, response: UpstreamResponse
+) -> None:
+    while True:
+        message: dict[str, Any] = dict(await receive())
+        if message["type"] == "http.disconnect":
+            gone.set()
+            with contextlib.suppress(Exception):
+                response.abort()
+            return
+
+
+def _sse_error(replica: Replica) -> bytes:
+    error = {
+        "error": {
+            "message": f"replica {replica.id} failed mid-stream; retry the request",
+            "type": "server_error",
+            "code": "replica_crashed",
+        }
+    }
+    return f"data: {json.dumps(error)}\n\n".encode()

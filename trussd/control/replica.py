@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from trussd.control.logs import DeploymentLog
+from trussd.control.upstream import UpstreamPool
 
 __all__ = [
     "REPLICA_ID_ENV",
@@ -133,6 +134,7 @@ class Replica:
     process: asyncio.subprocess.Process | None = None
     timings: ReplicaTimings = field(default_factory=ReplicaTimings)
     exit_code: int | None = None
+    upstream: UpstreamPool | None = None
 
     @property
     def base_url(self) -> str:
@@ -163,6 +165,7 @@ class Replica:
         finally:
             os.close(fd)
         self.timings.spawned = time.monotonic()
+        self.upstream = UpstreamPool("127.0.0.1", self.port)
 
     async def wait_ready(self, client: httpx.AsyncClient, timeout: float) -> str | None:
         """Poll liveness then readiness until 200; returns None when ready, else why not."""
@@ -195,6 +198,8 @@ class Replica:
             os.killpg(self.process.pid, sig)
 
     async def stop(self, grace: float = 10.0) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
         if self.process is None:
             return
         self.signal_group(signal.SIGTERM)

@@ -96,6 +96,11 @@ class UpstreamResponse:
                 )
             self._parser.feed_data(data)
 
+    def abort(self) -> None:
+        """Drop the connection now (the client left): the replica sees a disconnect."""
+        self._conn.close()
+        self._finished = False
+
     def close(self) -> None:
         keep = self._finished and self._parser.should_keep_alive()
         self._pool.release(self._conn, keep)

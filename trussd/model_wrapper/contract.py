@@ -204,6 +204,11 @@ def _check_shape(contract: ModelContract) -> None:
             f"{name}.predict streams (it is a generator), so postprocess can never run",
             hint="do the post-processing inside predict and delete postprocess",
         )
+    if contract.predict is None and callable(getattr(contract.cls, "websocket", None)):
+        raise ModelContractError(
+            f"{name} is a websocket Model (it defines `websocket`); trussd cannot serve it yet",
+            hint="serve it with Truss, or expose the same logic as `predict` (streamed if needed)",
+        )
     if contract.predict is None and not any(contract.method(m) for m in OPENAI_METHODS):
         members = [m for m in dir(contract.cls) if not m.startswith("_")]
         close = difflib.get_close_matches("predict", members, n=1, cutoff=0.6)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -151,7 +152,7 @@ class ThreadedGenStream:
         if not self._started:
             self._started = True
             self._loop = asyncio.get_running_loop()
-            self._executor.submit(self._produce)
+            self._executor.submit(contextvars.copy_context().run, self._produce)
         while True:
             with self._lock:
                 if self._items:

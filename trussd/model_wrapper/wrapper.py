@@ -14,6 +14,7 @@ the original; ``HTTPException`` raised on purpose by a model passes through (as 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import traceback
@@ -255,7 +256,10 @@ class ModelWrapper:
                 return fn(*args)
             if info.is_async:
                 return await fn(*args)
-            result = await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            # copy_context: the request id (and other context) reaches logs made in the thread
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.executor, contextvars.copy_context().run, fn, *args
+            )
             if inspect.isawaitable(result):
                 result = await result
             return result
@@ -283,7 +287,12 @@ class ModelWrapper:
         if not any(m.is_async or m.is_generator for m in chain):
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(
-                self.executor, self._sync_chain, chain, value, request
+                self.executor,
+                contextvars.copy_context().run,
+                self._sync_chain,
+                chain,
+                value,
+                request,
             )
             stream = to_stream(result, self.executor)
             return result if stream is None else stream

@@ -93,6 +93,11 @@ def create_app(spec: TrussSpec, settings: ServerSettings | None = None) -> FastA
     add_health_routes(app, ctx)
     if settings.check_dependencies:
         _warn_conflicts(spec)
+    transport = spec.config.runtime.transport.kind
+    if transport != "http":
+        logger.warning(
+            "runtime.transport is %s; trussd serves HTTP only, so it is ignored", transport
+        )
 
     if spec.kind in (TrussKind.ENGINE, TrussKind.DOCKER_SERVER):
         from trussd.server.engine_front import attach_engine

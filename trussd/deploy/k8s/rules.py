@@ -4,11 +4,13 @@
 * selectors of Deployment, Service, PDB and NetworkPolicies match the pod template's labels;
 * ports agree across container, probes, Service, InterceptorRoute and NetworkPolicy;
 * every container has startup, readiness and liveness probes, and cpu/memory requests and limits;
+* names and labels are valid (the schemas leave them as plain strings);
 * cross references resolve (ScaledObject → Deployment + InterceptorRoute, route → Service).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +30,12 @@ _RESTRICTED_VOLUMES = {
     "secret",
 }
 _PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = _LABEL_VALUE
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Kinds whose names become DNS labels (Service host names, namespaces).
+_LABEL_NAMED = {"Namespace", "Service"}
 
 
 def ref(obj: Obj) -> str:
@@ -125,6 +133,35 @@ def _probe_ports(container: Obj) -> Iterator[str]:
         if handler and handler.get("port") not in known:
             port = handler.get("port")
             yield f"{probe} of {container.get('name')} targets {port}, not a container port"
+
+
+def _label_problems(labels: dict[str, Any]) -> Iterator[str]:
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        valid_key = (
+            0 < len(name) <= 63
+            and _LABEL_NAME.fullmatch(name) is not None
+            and (
+                not prefix or (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix) is not None)
+            )
+        )
+        if not valid_key:
+            yield f"label key `{key}` is not a valid label name"
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+            yield f"label `{key}` has an invalid value `{value}`"
+
+
+def _metadata_findings(obj: Obj) -> Iterator[Finding]:
+    """What the API server checks in metadata and the schemas do not: names and labels."""
+    meta = obj.get("metadata", {})
+    name = str(meta.get("name", ""))
+    pattern, limit = (_DNS_LABEL, 63) if obj.get("kind") in _LABEL_NAMED else (_DNS_SUBDOMAIN, 253)
+    if len(name) > limit or not pattern.fullmatch(name):
+        yield ref(obj), "metadata", f"name `{name}` is not a valid {obj.get('kind')} name"
+    templates = [t.get("metadata", {}) for t in pod_templates(obj)]
+    for labels in [meta.get("labels", {}), *[t.get("labels", {}) for t in templates]]:
+        for message in _label_problems(labels):
+            yield ref(obj), "metadata", message
 
 
 def _pod_findings(obj: Obj) -> Iterator[Finding]:
@@ -247,6 +284,7 @@ def semantic_findings(objects: list[Obj]) -> list[Finding]:
     pods = [t for obj in objects for t in pod_templates(obj)]
     findings: list[Finding] = []
     for obj in objects:
+        findings += _metadata_findings(obj)
         findings += _pod_findings(obj)
     findings += _selector_findings(objects, pods)
     findings += _reference_findings(objects)
