@@ -87,15 +87,13 @@ class Plane:
         raise RuntimeError(f"timed out waiting for {what}")
 
     def push(self, truss: Path) -> str:
-        out = subprocess.run(
-            [*TRUSSD, "push", str(truss), "--wait"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        match = re.search(r"deployment (d[0-9a-f]+)", out)
-        assert match, out
+        result = subprocess.run(
+            [*TRUSSD, "push", str(truss), "--wait"], env=self.env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"push failed:\n{result.stdout}\n{result.stderr}")
+        match = re.search(r"deployment (d[0-9a-f]+)", result.stdout)
+        assert match, result.stdout
         return match.group(1)
 
     def show(self, dep: str) -> dict[str, Any]:

@@ -10,11 +10,14 @@ directly and to trussd, alternating which goes first, round after round, at each
 So "direct" and "trussd" share one engine, one model, one warm cache: the difference is the
 front (proxy hop, model-name mapping, gate, metrics).
 
-Reported per engine and concurrency (median of rounds): output tokens/s (completion tokens
-from the stream's usage / wall time of the round), the ratio trussd/direct, and time to first
-token (request sent → first content chunk) p50/p99 over all requests of all rounds. vLLM needs
-``make setup-vllm`` (.venvs/vllm); it is skipped with a note when absent. Nothing is pinned:
-engine, trussd and this client share the machine's cores, as they do in a real pod.
+Reported per engine and concurrency: output tokens/s (completion tokens from the stream's
+usage / wall time of a round; medians of rounds), the trussd/direct ratio as the median of
+the rounds' paired ratios (the two runs of a round are back to back, so the ratio cancels
+the drift of a shared machine's load), time to first token (request sent → first content
+chunk) p50/p99 over all requests, and the CPU time the trussd process spent per 1000 tokens
+it proxied (from /proc: independent of the machine's load, it is what the front costs).
+vLLM needs ``make setup-vllm`` (.venvs/vllm); it is skipped with a note when absent. Nothing
+is pinned: engine, trussd and this client share the cores, as they do in a pod.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class Target:
 class Sample:
     tokens_per_s: float
     ttfts: list[float]
+    tokens: int = 0
+    #: CPU seconds the trussd process used during this round (user + system)
+    trussd_cpu_s: float = 0.0
 
 
 @dataclass
@@ -69,6 +75,12 @@ class Results:
 
     def add(self, target: str, concurrency: int, sample: Sample) -> None:
         self.samples.setdefault((target, concurrency), []).append(sample)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (its own threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -195,11 +207,16 @@ async def round_of(
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Sample(tokens / (time.perf_counter() - start), ttfts)
+    return Sample(tokens / (time.perf_counter() - start), ttfts, tokens)
 
 
 async def measure(
-    targets: list[Target], levels: list[int], rounds: int, max_tokens: int, extra: dict[str, Any]
+    targets: list[Target],
+    levels: list[int],
+    rounds: int,
+    max_tokens: int,
+    extra: dict[str, Any],
+    trussd_pid: int,
 ) -> Results:
     results = Results()
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -211,9 +228,11 @@ async def measure(
             for r in range(rounds):
                 order = targets if r % 2 == 0 else list(reversed(targets))
                 for target in order:
+                    cpu = cpu_seconds(trussd_pid)
                     sample = await round_of(
                         client, target, concurrency, requests, max_tokens, extra
                     )
+                    sample.trussd_cpu_s = cpu_seconds(trussd_pid) - cpu
                     results.add(target.name, concurrency, sample)
     return results
 
@@ -227,33 +246,39 @@ def summarise(engine: str, results: Results, levels: list[int]) -> list[dict[str
     rows = []
     for c in levels:
         direct, front = results.samples[("direct", c)], results.samples[("trussd", c)]
-        d_tps = statistics.median(s.tokens_per_s for s in direct)
-        t_tps = statistics.median(s.tokens_per_s for s in front)
+        # Round r of both targets ran back to back: their ratio cancels the machine's drift.
+        ratios = [t.tokens_per_s / d.tokens_per_s for d, t in zip(direct, front, strict=True)]
         d_ttft = [t for s in direct for t in s.ttfts]
         t_ttft = [t for s in front for t in s.ttfts]
+        tokens = sum(s.tokens for s in front)
         rows.append({
-            "engine": engine, "concurrency": c,
-            "direct_tok_s": d_tps, "trussd_tok_s": t_tps, "ratio": t_tps / d_tps,
+            "engine": engine, "concurrency": c, "rounds": len(direct),
+            "direct_tok_s": statistics.median(s.tokens_per_s for s in direct),
+            "trussd_tok_s": statistics.median(s.tokens_per_s for s in front),
+            "ratio": statistics.median(ratios),
             "direct_ttft_p50_ms": 1000 * pct(d_ttft, 0.5),
             "trussd_ttft_p50_ms": 1000 * pct(t_ttft, 0.5),
             "direct_ttft_p99_ms": 1000 * pct(d_ttft, 0.99),
             "trussd_ttft_p99_ms": 1000 * pct(t_ttft, 0.99),
             "requests_per_target": len(d_ttft),
+            "trussd_cpu_ms_per_1k_tokens": 1e6 * sum(s.trussd_cpu_s for s in front) / tokens,
         })  # fmt: skip
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| engine | conc. | direct tok/s | trussd tok/s | ratio | TTFT p50 direct → trussd (ms) "
-        "| Δ p50 (ms) | TTFT p99 direct → trussd (ms) |\n"
-        "| --- | --: | --: | --: | --: | --: | --: | --: |\n"
+        "| engine | conc. | direct tok/s | trussd tok/s | ratio (paired median) "
+        "| TTFT p50 direct → trussd (ms) | Δ p50 (ms) | TTFT p99 direct → trussd (ms) "
+        "| trussd CPU ms / 1k tokens |\n"
+        "| --- | --: | --: | --: | --: | --: | --: | --: | --: |\n"
     )
     lines = [
         f"| {r['engine']} | {r['concurrency']} | {r['direct_tok_s']:.0f} | {r['trussd_tok_s']:.0f} "
         f"| {r['ratio']:.3f} | {r['direct_ttft_p50_ms']:.1f} → {r['trussd_ttft_p50_ms']:.1f} "
         f"| {r['trussd_ttft_p50_ms'] - r['direct_ttft_p50_ms']:+.1f} "
-        f"| {r['direct_ttft_p99_ms']:.1f} → {r['trussd_ttft_p99_ms']:.1f} |"
+        f"| {r['direct_ttft_p99_ms']:.1f} → {r['trussd_ttft_p99_ms']:.1f} "
+        f"| {r['trussd_cpu_ms_per_1k_tokens']:.0f} |"
         for r in rows
     ]
     return head + "\n".join(lines) + "\n"
@@ -274,7 +299,7 @@ def run_engine(engine: str, model_dir: Path, args: argparse.Namespace) -> list[d
             # vLLM honours ignore_eos (every request runs to max_tokens); transformers rejects it.
             extra = {"ignore_eos": True} if engine == "vllm" else {}
             results = asyncio.run(
-                measure(targets, args.concurrency, args.rounds, args.max_tokens, extra)
+                measure(targets, args.concurrency, args.rounds, args.max_tokens, extra, proc.pid)
             )
         finally:
             stop(proc)
@@ -300,6 +325,8 @@ def main() -> int:
         print(f"{engine}: starting trussd serve …", file=sys.stderr)
         rows += run_engine(engine, model_dir, args)
     print(table(rows))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min): {load}; {os.cpu_count()} CPUs")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     return 0

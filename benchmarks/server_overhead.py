@@ -48,7 +48,7 @@ def _pin_server() -> None:
     os.sched_setaffinity(0, {SERVER_CPU})
 
 
-@dataclass
+@dataclass(eq=False)
 class Server:
     name: str  # trussd | truss | fastapi
     model: str
@@ -66,7 +66,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name}/{self.model} exited with {self.proc.returncode}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}{ready_path}", timeout=2).status_code == 200:
+                if (
+                    httpx.get(f"http://127.0.0.1:{self.port}{ready_path}", timeout=2).status_code
+                    == 200
+                ):
                     return
             except httpx.TransportError:
                 pass
@@ -81,14 +84,32 @@ class Server:
             self.proc.kill()
 
 
-def _spawn(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, preexec_fn=_pin_server,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _spawn(
+    argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_pin_server,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_trussd(model: str) -> Server:
     port = free_port()
-    proc = _spawn([sys.executable, "-m", "trussd.cli.main", "serve", str(TRUSSES / model), "--port", str(port)])
+    proc = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "trussd.cli.main",
+            "serve",
+            str(TRUSSES / model),
+            "--port",
+            str(port),
+        ]
+    )
     server = Server("trussd", model, port, "/predict", proc)
     server.wait_ready("/v1/models/model")
     return server
@@ -98,8 +119,20 @@ def ensure_truss_venv(context: Path) -> Path:
     python = TRUSS_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(TRUSS_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(context / "requirements.txt"),
-                        "-c", str(context / "constraints.txt")], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                str(context / "requirements.txt"),
+                "-c",
+                str(context / "constraints.txt"),
+            ],
+            check=True,
+        )
     return python
 
 
@@ -107,8 +140,18 @@ def truss_app_dir(model: str, work: Path) -> Path:
     """Lay out Truss's generated server the way its Dockerfile does under /app."""
     context = work / f"context-{model}"
     truss_cli = Path(sys.executable).with_name("truss")
-    subprocess.run([str(truss_cli), "image", "build-context", str(context), str(TRUSSES / model),
-                    "--non-interactive"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(truss_cli),
+            "image",
+            "build-context",
+            str(context),
+            str(TRUSSES / model),
+            "--non-interactive",
+        ],
+        check=True,
+        capture_output=True,
+    )
     app = work / f"app-{model}"
     shutil.copytree(context / "server", app)
     shutil.copytree(context / "model", app / "model")
@@ -120,8 +163,11 @@ def truss_app_dir(model: str, work: Path) -> Path:
 def start_truss(model: str, work: Path) -> Server:
     app = truss_app_dir(model, work)
     port = free_port()
-    proc = _spawn([str(TRUSS_VENV / "bin" / "python"), "main.py"], cwd=app,
-                  env={"INFERENCE_SERVER_PORT": str(port), "PYTHONPATH": str(app)})
+    proc = _spawn(
+        [str(TRUSS_VENV / "bin" / "python"), "main.py"],
+        cwd=app,
+        env={"INFERENCE_SERVER_PORT": str(port), "PYTHONPATH": str(app)},
+    )
     server = Server("truss", model, port, "/v1/models/model:predict", proc)
     server.wait_ready("/v1/models/model")
     return server
@@ -129,7 +175,9 @@ def start_truss(model: str, work: Path) -> Server:
 
 def start_fastapi(model: str) -> Server:
     port = free_port()
-    proc = _spawn([sys.executable, str(Path(__file__).with_name("server_overhead_bare.py")), str(port)])
+    proc = _spawn(
+        [sys.executable, str(Path(__file__).with_name("server_overhead_bare.py")), str(port)]
+    )
     path = "/stream" if model.startswith("stream") else "/predict"
     server = Server("fastapi", model, port, path, proc)
     server.wait_ready("/docs")
@@ -137,6 +185,7 @@ def start_fastapi(model: str) -> Server:
 
 
 # -- load -------------------------------------------------------------------------------------
+
 
 def _ms(text: str) -> float:
     for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
@@ -148,7 +197,9 @@ def _ms(text: str) -> float:
 def run_wrk(url: str, concurrency: int, duration: float, script: Path) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     result: dict[str, float] = {"errors": 0.0}
     in_dist = False
@@ -168,8 +219,10 @@ def run_wrk(url: str, concurrency: int, duration: float, script: Path) -> dict[s
 def measure_ttfb(port: int, path: str, duration: float) -> dict[str, float]:
     """Time to the first body byte of a streamed response, one request at a time."""
     body = BODY.encode()
-    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     firsts: list[float] = []
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -190,20 +243,63 @@ def measure_ttfb(port: int, path: str, duration: float) -> dict[str, float]:
             assert first is not None
             firsts.append(first * 1000)
     firsts.sort()
-    return {"p50": statistics.median(firsts), "p99": firsts[int(len(firsts) * 0.99) - 1], "n": len(firsts)}
+    return {
+        "p50": statistics.median(firsts),
+        "p99": firsts[int(len(firsts) * 0.99) - 1],
+        "n": len(firsts),
+    }
 
 
 # -- the run ----------------------------------------------------------------------------------
 
 SCENARIOS = [
-    ("echo-sync", 1), ("echo-sync", 32), ("echo-async", 1), ("echo-async", 32),
-    ("stream-sync", 16), ("stream-async", 16),
+    ("echo-sync", 1),
+    ("echo-sync", 32),
+    ("echo-async", 1),
+    ("echo-async", 32),
+    ("stream-sync", 16),
+    ("stream-async", 16),
 ]
 TTFB = ["stream-sync", "stream-async"]
+Results = dict[str, list[dict[str, float]]]
+
+
+def start_all(names: list[str], work: Path) -> dict[tuple[str, str], Server]:
+    """One server per (server kind, model); the bare FastAPI app serves both echo and stream."""
+    servers: dict[tuple[str, str], Server] = {}
+    for model in sorted({m for m, _ in SCENARIOS}):
+        servers[("trussd", model)] = start_trussd(model)
+        if "truss" in names:
+            servers[("truss", model)] = start_truss(model, work)
+    bare_echo, bare_stream = start_fastapi("echo"), start_fastapi("stream")
+    for model in {m for m, _ in SCENARIOS}:
+        servers[("fastapi", model)] = bare_stream if model.startswith("stream") else bare_echo
+    return servers
+
+
+def run_round(
+    servers: dict[tuple[str, str], Server],
+    names: list[str],
+    duration: int,
+    script: Path,
+    raw: Results,
+) -> None:
+    for model, conc in SCENARIOS:  # interleaved: every server, then the next scenario
+        for name in names:
+            result = run_wrk(servers[(name, model)].url, conc, duration, script)
+            raw.setdefault(f"{model} c={conc}|{name}", []).append(result)
+    for model in TTFB:
+        for name in names:
+            server = servers[(name, model)]
+            raw.setdefault(f"{model} ttfb|{name}", []).append(
+                measure_ttfb(server.port, server.path, duration)
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=3, help="seconds per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-truss", action="store_true", help="leave out Truss's server")
@@ -213,43 +309,22 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     os.sched_setaffinity(0, {CLIENT_CPU})
     names = ["trussd", "fastapi"] + ([] if args.skip_truss else ["truss"])
-    models = sorted({m for m, _ in SCENARIOS})
-    servers: dict[tuple[str, str], Server] = {}
-    raw: dict[str, list[dict[str, float]]] = {}
+    raw: Results = {}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
-        script.write_text(f"wrk.method = 'POST'\nwrk.body = '{BODY}'\n"
-                          "wrk.headers['Content-Type'] = 'application/json'\n")
+        script.write_text(
+            f"wrk.method = 'POST'\nwrk.body = '{BODY}'\n"
+            "wrk.headers['Content-Type'] = 'application/json'\n"
+        )
+        servers = start_all(names, Path(tmp))
         try:
-            for model in models:
-                servers[("trussd", model)] = start_trussd(model)
-                if "truss" in names:
-                    servers[("truss", model)] = start_truss(model, Path(tmp))
-                if model in ("echo-sync", "stream-async"):  # bare FastAPI: one echo, one stream
-                    servers[("fastapi", model)] = start_fastapi(model)
-            for (name, model), server in servers.items():  # warm up
+            for server in set(servers.values()):  # warm up
                 run_wrk(server.url, 4, 1, script)
             for rep in range(args.repeats):
-                for model, conc in SCENARIOS:
-                    for name in names:
-                        server = servers.get((name, model)) or (
-                            servers.get(("fastapi", "echo-sync")) if name == "fastapi" and model.startswith("echo")
-                            else servers.get(("fastapi", "stream-async")) if name == "fastapi" else None)
-                        if server is None:
-                            continue
-                        raw.setdefault(f"{model} c={conc}|{name}", []).append(
-                            run_wrk(server.url, conc, args.duration, script))
-                for model in TTFB:
-                    for name in names:
-                        server = servers.get((name, model)) or (
-                            servers.get(("fastapi", "stream-async")) if name == "fastapi" else None)
-                        if server is None:
-                            continue
-                        raw.setdefault(f"{model} ttfb|{name}", []).append(
-                            measure_ttfb(server.port, server.path, args.duration))
+                run_round(servers, names, args.duration, script, raw)
                 print(f"round {rep + 1}/{args.repeats} done", file=sys.stderr)
         finally:
-            for server in servers.values():
+            for server in set(servers.values()):
                 server.stop()
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2))
@@ -269,9 +344,18 @@ def print_table(raw: dict[str, list[dict[str, float]]], names: list[str]) -> Non
         for metric in metrics:
             values = {n: _median(raw[f"{row}|{n}"], metric) for n in names if f"{row}|{n}" in raw}
             fmt = "{:.0f}" if metric == "rps" else "{:.2f} ms"
-            cells = [fmt.format(values[n]) if n in values else "–" for n in names]
-            ratio = [f"{values['trussd'] / values[o]:.2f}×" if o in values else "–" for o in ("truss", "fastapi")]
-            label = "req/s" if metric == "rps" else f"{metric} latency" if not row.endswith("ttfb") else f"{metric} TTFB"
+            cells = [fmt.format(values[n]) if n in values else "-" for n in names]
+            ratio = [
+                f"{values['trussd'] / values[o]:.2f}x" if o in values else "-"
+                for o in ("truss", "fastapi")
+            ]
+            label = (
+                "req/s"
+                if metric == "rps"
+                else f"{metric} latency"
+                if not row.endswith("ttfb")
+                else f"{metric} TTFB"
+            )
             print(f"| {row} | {label} | " + " | ".join(cells) + " | " + " | ".join(ratio) + " |")
     errors = {k: sum(r.get("errors", 0) for r in v) for k, v in raw.items()}
     bad = {k: v for k, v in errors.items() if v}

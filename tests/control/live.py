@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,19 +91,24 @@ class LiveControlPlane:
 
 
 def replica_pids(replica_id_prefix: str = "") -> list[int]:
-    """Processes whose environment names them a trussd replica (optionally one of these ids)."""
+    """Live replica processes: named after their replica id (forked by the zygote) or with
+    ``TRUSSD_REPLICA_ID`` in their environment (exec'ed, and their children)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
+            comm = (proc / "comm").read_text().strip()
             environ = (proc / "environ").read_bytes().split(b"\0")
             stat = (proc / "stat").read_text()
         except OSError:
             continue
         if stat.rsplit(")", 1)[-1].split()[0] == "Z":
             continue
-        for entry in environ:
-            if entry.startswith(b"TRUSSD_REPLICA_ID=" + replica_id_prefix.encode()):
-                found.append(int(proc.name))
+        named = re.fullmatch(r"r[0-9a-f]{10}", comm) and comm.startswith(replica_id_prefix)
+        marked = any(
+            e.startswith(b"TRUSSD_REPLICA_ID=" + replica_id_prefix.encode()) for e in environ
+        )
+        if named or marked:
+            found.append(int(proc.name))
     return found

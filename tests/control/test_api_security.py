@@ -204,3 +204,21 @@ async def test_uploads_are_checked_against_their_name_and_size(api: Api) -> None
     not_hex = await api.client.put("/v1/blobs/..%2F..%2Fx", content=b"", headers=auth(ADMIN_KEY))
     assert not_hex.status_code in (400, 404)
     assert [p.name for p in api.plane.blobs.root.iterdir()] == []
+
+
+async def test_blobs_are_not_shared_across_tenants(api: Api, tmp_path: Path) -> None:
+    acme, globex = (
+        create_key(api.plane.store, "acme").secret,
+        create_key(api.plane.store, "globex").secret,
+    )
+    truss = FIXTURES / "control-echo"
+    package = pack(truss, collect_files(truss), tmp_path / "echo.tar.gz")
+    sha = await api.upload(package.path.read_bytes(), acme)
+    assert (await api.client.head(f"/v1/blobs/{sha}", headers=auth(acme))).status_code == 200
+    assert (await api.client.head(f"/v1/blobs/{sha}", headers=auth(globex))).status_code == 404
+    stolen = await api.client.post("/v1/deployments", json={"blob": sha}, headers=auth(globex))
+    assert stolen.status_code == 404
+    # Uploading the same bytes proves possession: then it is globex's too.
+    await api.upload(package.path.read_bytes(), globex)
+    mine = await api.client.post("/v1/deployments", json={"blob": sha}, headers=auth(globex))
+    assert mine.status_code == 201

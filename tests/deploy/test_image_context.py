@@ -87,7 +87,7 @@ def test_build_secrets_only_through_secret_mounts() -> None:
 def test_runs_as_non_root_with_a_readiness_check_and_labels() -> None:
     context = render("image-custom")
     users = re.findall(r"^USER (\S+)", context.dockerfile, re.M)
-    assert users == ["60000:60000"]
+    assert users == ["root", "60000:60000"]  # root only while building
     assert "/v1/models/model" in next(
         s.instruction for s in context.steps if s.title == "readiness check"
     )
@@ -222,3 +222,16 @@ def test_render_uses_the_running_trussd_by_default() -> None:
     real = render_context(spec)
     assert real.files != render_context(spec, server=FAKE_SERVER).files
     assert any(p.endswith(".whl") for p in real.files)
+
+
+def test_external_package_dirs_land_where_the_server_looks(tmp_path: Path) -> None:
+    truss = copy_fixture("image-custom", tmp_path)
+    shared = tmp_path / "shared" / "extlib"
+    shared.mkdir(parents=True)
+    (shared / "__init__.py").write_text("VALUE = 1\n")
+    config = truss / "config.yaml"
+    config.write_text(config.read_text() + "external_package_dirs:\n  - ../shared\n")
+    context = render(truss)
+    assert context.files["external/0/extlib/__init__.py"] == b"VALUE = 1\n"
+    # the server resolves ../shared against /app
+    assert "COPY external/0/ /shared/" in context.dockerfile

@@ -112,38 +112,68 @@ def test_the_image_is_secure_and_labelled(custom: tuple[Path, BuildResult]) -> N
     assert "BEGIN CERTIFICATE" not in history
 
 
+class Running:
+    """`trussd image run TAG` in the background, stopped with Ctrl-C."""
+
+    def __init__(self, tag: str, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        argv = [
+            sys.executable,
+            "-m",
+            "trussd.cli.main",
+            "image",
+            "run",
+            tag,
+            "--port",
+            str(self.port),
+        ]
+        self._out = log.open("wb")
+        self.process = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> Running:
+        _wait_ready(self.process, f"{self.url}/v1/models/model", self.log)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        self._out.close()
+
+
 def test_the_image_answers_predict(custom: tuple[Path, BuildResult], tmp_path: Path) -> None:
     _, result = custom
-    port = _free_port()
-    log = tmp_path / "run.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "trussd.cli.main",
-        "image",
-        "run",
-        result.tag,
-        "--port",
-        str(port),
-    ]
-    with (
-        log.open("wb") as out,
-        subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT) as process,
-    ):
-        try:
-            _wait_ready(process, f"http://127.0.0.1:{port}/v1/models/model", log)
-            answer = httpx.post(
-                f"http://127.0.0.1:{port}/v1/models/model:predict", json={"x": 1}, timeout=30
-            )
-            assert answer.status_code == 200, answer.text
-            # the user env (six), bundled packages (helper) and data (word.txt) all reach it
-            assert answer.json() == {"echo": {"x": 1}, "word": "TRUSSD!", "six": "1.17.0"}
-            assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
-    assert "with buildah" in log.read_text()
+    with Running(result.tag, tmp_path / "run.log") as running:
+        answer = httpx.post(f"{running.url}/v1/models/model:predict", json={"x": 1}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        # the user env (six), bundled packages (helper) and data (word.txt) all reach it
+        assert answer.json() == {"echo": {"x": 1}, "word": "TRUSSD!", "six": "1.17.0"}
+        assert httpx.get(f"{running.url}/", timeout=5).status_code == 200
+    assert "with buildah" in running.log.read_text()
     assert _containers_of(result.tag) == []
+
+
+def test_a_docker_server_truss_answers_through_the_front(
+    server: ServerEnvironment, tmp_path: Path
+) -> None:
+    truss = tmp_path / "image-docker-server"
+    shutil.copytree(FIXTURES / "image-docker-server", truss)
+    config = truss / "config.yaml"
+    # Built on the local base: its python3 is /usr/bin/python3, and apt is skipped for speed.
+    text = config.read_text().replace("  python_executable_path: /usr/local/bin/python3\n", "")
+    config.write_text(text.replace("system_packages:\n  - curl\n", ""))
+    tag = f"localhost/trussd-test-docker-server:{int(time.time())}"
+    try:
+        result = _build(truss, server, tag)
+        with Running(result.tag, tmp_path / "run.log") as running:
+            answer = httpx.post(f"{running.url}/predict", json={"x": 1}, timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"echo": {"x": 1}}
+        assert "python3 server.py" in running.log.read_text()
+    finally:
+        _quiet("buildah", "rmi", tag)
+    assert _containers_of(tag) == []
 
 
 def test_a_code_only_change_rebuilds_from_cache(

@@ -150,7 +150,10 @@ def _scope(path: str, body: bytes) -> dict[str, object]:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
         "client": ("127.0.0.1", 1),
         "server": ("trussd.test", 80),
     }
@@ -183,7 +186,9 @@ async def test_client_disconnect_cancels_predict_and_frees_the_slot() -> None:
         model_cls.cancelled = 0
         gate = app.state.ctx.gate
         client = _Client(b'{"i": 1}')
-        call = asyncio.ensure_future(app(_scope("/predict", client.body), client.receive, client.send))
+        call = asyncio.ensure_future(
+            app(_scope("/predict", client.body), client.receive, client.send)
+        )
         while gate.in_flight < 1:
             await asyncio.sleep(0.001)
         client.gone.set()
@@ -198,7 +203,9 @@ async def test_client_disconnect_mid_stream_closes_the_generator_and_frees_the_s
     async with served("server-async-generator") as (app, _):
         gate = app.state.ctx.gate
         client = _Client(b'{"n": 50, "delay": 0.2}')
-        call = asyncio.ensure_future(app(_scope("/predict", client.body), client.receive, client.send))
+        call = asyncio.ensure_future(
+            app(_scope("/predict", client.body), client.receive, client.send)
+        )
         while len(client.messages) < 2:  # response start + first chunk
             await asyncio.sleep(0.001)
         assert gate.in_flight == 1

@@ -49,3 +49,15 @@ async def test_each_app_has_its_own_registry() -> None:
         text_b = (await b.get("/metrics")).text
     assert app_a.state.ctx.metrics.registry is not app_b.state.ctx.metrics.registry
     assert 'route="/predict"' not in text_b
+
+
+async def test_rejections_are_counted_by_reason() -> None:
+    async with served("server-sync", predict_concurrency=1, max_queue=0) as (app, client):
+        slot = await app.state.ctx.gate.acquire()
+        try:
+            refused = await client.post("/predict", json={})
+        finally:
+            slot.release()
+        text = (await client.get("/metrics")).text
+    assert refused.status_code == 503
+    assert _samples(text)[("trussd_requests_rejected_total", (("reason", "queue_full"),))] == 1

@@ -171,11 +171,10 @@ def push(
     base = client.remote + f"/models/{record['model']}"
     role = "production" if record["is_production"] else "not production (use --promote)"
     click.echo(f"deployment {record['id']}: {record['model']} v{record['version']}, {role}")
-    click.echo(f"  predict:     POST {base}/predict" if record["is_production"] else "")
-    click.echo(
-        f"  openai base: {base}/v1" if record["is_production"] else "", nl=record["is_production"]
-    )
-    click.echo(f"  this version: {client.remote}{record['urls']['predict']}")
+    if record["is_production"]:
+        click.echo(f"  predict:      POST {base}/predict")
+        click.echo(f"  openai base:  {base}/v1")
+    click.echo(f"  this version: POST {client.remote}{record['urls']['predict']}")
     if wait:
         sys.exit(_wait(client, record["id"]))
 

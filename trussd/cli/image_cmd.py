@@ -65,15 +65,17 @@ def build_context(truss_dir: Path, out: Path, base_image: str | None, bake_weigh
 
 
 def _printer(verbose: bool) -> Callable[[BuildEvent], None]:
+    """Step names and cache hits as the build goes; with --verbose, the builder's own log."""
+
     def show(event: BuildEvent) -> None:
-        if event.kind == "step":
+        if event.kind == "clash":
+            click.echo(f"warning: {event.line.split('warning: ', 1)[-1]}", err=True)
+        elif verbose:
+            click.echo(event.line)
+        elif event.kind == "step":
             click.echo(f"[{event.index}/{event.total}] {event.title}")
         elif event.kind == "cached":
             click.echo("      cached")
-        elif event.kind == "clash":
-            click.echo(f"warning: {event.line.split('warning: ', 1)[-1]}", err=True)
-        elif verbose:
-            click.echo(f"      {event.line}")
 
     return show
 
@@ -105,7 +107,8 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
     "--ca-cert",
     type=click.Path(path_type=Path),
     default=None,
-    help="PEM bundle to trust during the build (TLS-intercepting proxies).",
+    envvar="TRUSSD_CA_CERT",
+    help="PEM bundle to trust during the build (TLS-intercepting proxies); env TRUSSD_CA_CERT.",
 )
 @click.option(
     "--secret", "secrets", multiple=True, help="NAME=FILE for build.secret_to_path_mapping."

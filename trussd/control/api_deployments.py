@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from trussd.control.api_auth import plane, principal
+from trussd.control.blobs import own_blob, owns_blob
 from trussd.control.controlplane import ControlPlane
 from trussd.control.keys import Principal
 from trussd.control.registry import DeploymentRecord, list_deployments
@@ -67,12 +68,16 @@ def deployment_view(cp: ControlPlane, record: DeploymentRecord) -> dict[str, Any
 
 @router.head("/blobs/{sha256}")
 def head_blob(request: Request, sha256: str, who: Who) -> Response:
-    return Response(status_code=200 if plane(request).blobs.exists(sha256) else 404)
+    cp = plane(request)
+    found = cp.blobs.exists(sha256) and owns_blob(cp.store, who.tenant, sha256)
+    return Response(status_code=200 if found else 404)
 
 
 @router.put("/blobs/{sha256}", status_code=201)
 async def put_blob(request: Request, sha256: str, who: Who) -> dict[str, Any]:
-    path = await plane(request).blobs.write(sha256, request.stream())
+    cp = plane(request)
+    path = await cp.blobs.write(sha256, request.stream())  # hashed even when already stored
+    own_blob(cp.store, who.tenant, sha256)
     return {"blob": sha256, "size": path.stat().st_size}
 
 

@@ -61,6 +61,16 @@ class InvokeMiddleware:
     def __init__(self, app: ASGIApp, plane: ControlPlane) -> None:
         self.app = app
         self.plane = plane
+        self._counters: dict[tuple[str, str], Any] = {}
+
+    def _counter(self, pool: Pool, outcome: str) -> Any:
+        """The labelled counter, looked up once per (deployment, outcome): it is the hot path."""
+        key = (pool.id, outcome)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self.plane.metrics.requests.labels(pool.record.model, pool.id, outcome)
+            self._counters[key] = counter
+        return counter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/models/"):
@@ -98,7 +108,7 @@ class InvokeMiddleware:
         headers = [(k, v) for k, v in scope["headers"] if k not in DROP_REQUEST_HEADERS]
         query = scope.get("query_string", b"")
         target = path + ("?" + query.decode("latin-1") if query else "")
-        outcome = self.plane.metrics.requests
+        outcome = self._counter
         for attempt in range(_ATTEMPTS):
             replica = await self.plane.activator.acquire(pool)
             try:
@@ -106,14 +116,14 @@ class InvokeMiddleware:
                 await relay(response, replica, receive, send)
             except ReplicaRefused:
                 if attempt == _ATTEMPTS - 1:
-                    outcome.labels(pool.record.model, pool.id, "refused").inc()
+                    outcome(pool, "refused").inc()
                     raise
                 await asyncio.sleep(0.05)  # the runtime notices the dead replica meanwhile
                 continue
             except BaseException:
-                outcome.labels(pool.record.model, pool.id, "failed").inc()
+                outcome(pool, "failed").inc()
                 raise
             finally:
                 self.plane.activator.release(pool, replica)
-            outcome.labels(pool.record.model, pool.id, "forwarded").inc()
+            outcome(pool, "forwarded").inc()
             return

@@ -12,14 +12,33 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from trussd.control.store import Store
 from trussd.errors import InputError, RequestTooLarge, UploadRejected
 
-__all__ = ["BlobStore"]
+__all__ = ["BlobStore", "own_blob", "owns_blob"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def own_blob(store: Store, tenant: str, sha256: str) -> None:
+    store.execute(
+        "INSERT INTO blob_owners (tenant, sha256, uploaded_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (tenant, sha256) DO NOTHING",
+        (tenant, sha256, time.time()),
+    )
+
+
+def owns_blob(store: Store, tenant: str, sha256: str) -> bool:
+    """Blobs are shared on disk but not across tenants: a tenant sees (and deploys) only what
+    it uploaded itself, so a SHA-256 learnt elsewhere gives nothing away."""
+    row = store.one(
+        "SELECT 1 AS x FROM blob_owners WHERE tenant = ? AND sha256 = ?", (tenant, sha256)
+    )
+    return row is not None
 
 
 class BlobStore:
@@ -38,10 +57,6 @@ class BlobStore:
 
     async def write(self, sha256: str, chunks: AsyncIterator[bytes]) -> Path:
         final = self.path(sha256)
-        if final.is_file():
-            async for _ in chunks:  # drain: the client already sent it
-                pass
-            return final
         fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.root)
         digest, size = hashlib.sha256(), 0
         try:

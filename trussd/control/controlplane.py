@@ -16,7 +16,7 @@ from pathlib import Path
 
 from trussd.config.load import load_truss
 from trussd.control.activator import Activator
-from trussd.control.blobs import BlobStore
+from trussd.control.blobs import BlobStore, owns_blob
 from trussd.control.keys import ApiKey, Principal, authenticate, bootstrap_admin_key, hash_key
 from trussd.control.metering import Ledger
 from trussd.control.metrics import ControlMetrics
@@ -83,7 +83,7 @@ class ControlPlane:
     # -- deployments ----------------------------------------------------------------------
     async def deploy(self, principal: Principal, blob: str, promote_it: bool) -> DeploymentRecord:
         archive = self.blobs.path(blob)
-        if not archive.is_file():
+        if not archive.is_file() or not owns_blob(self.store, principal.tenant, blob):
             raise NotFound(
                 f"no uploaded blob `{blob}`", hint="upload it first with PUT /v1/blobs/{sha256}"
             )
@@ -134,6 +134,8 @@ class ControlPlane:
         record = mark_deleted(self.store, principal.tenant, deployment_id)
         self._production.clear()
         await self.runtime.remove(deployment_id)
+        # The unpacked truss goes; the blob (content-addressed, maybe shared) and logs stay.
+        await asyncio.to_thread(shutil.rmtree, Path(record.truss_dir).parent, True)
         return record
 
     # -- invocation lookups ---------------------------------------------------------------------

@@ -27,11 +27,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from trussd.control.logs import DeploymentLog
 from trussd.control.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from trussd.control.zygote import Zygote
 
 __all__ = [
     "REPLICA_ID_ENV",
@@ -47,6 +51,18 @@ __all__ = [
 REPLICA_ID_ENV = "TRUSSD_REPLICA_ID"
 READINESS_PATH = "/v1/models/model"
 CommandFactory = Callable[[Path, int], Sequence[str]]
+
+
+class ProcessHandle(Protocol):
+    """What the runtime needs of a replica process (asyncio's Process, or a zygote's fork)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
 
 
 class ReplicaState(enum.StrEnum):
@@ -131,7 +147,7 @@ class Replica:
     state: ReplicaState = ReplicaState.STARTING
     requested_at: float = field(default_factory=time.time)
     inflight: int = 0
-    process: asyncio.subprocess.Process | None = None
+    process: ProcessHandle | None = None
     timings: ReplicaTimings = field(default_factory=ReplicaTimings)
     exit_code: int | None = None
     upstream: UpstreamPool | None = None
@@ -145,25 +161,34 @@ class Replica:
         return self.process.pid if self.process else None
 
     async def spawn(
-        self, command: CommandFactory, truss_dir: Path, env: dict[str, str], log: DeploymentLog
+        self,
+        command: CommandFactory,
+        truss_dir: Path,
+        env: dict[str, str],
+        log: DeploymentLog,
+        zygote: Zygote | None = None,
     ) -> None:
+        """Start the process: forked from ``zygote`` when given, else ``command`` exec'ed."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        argv = list(command(truss_dir, self.port))
-        fd = log.open_for_process()
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=self.workdir,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=fd,
-                stderr=fd,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-        finally:
-            os.close(fd)
+        if zygote is not None:
+            argv = [str(truss_dir), "--host", "127.0.0.1", "--port", str(self.port)]
+            self.process = await zygote.spawn(argv, str(self.workdir), env, str(log.path), self.id)
+        else:
+            fd = log.open_for_process()
+            try:
+                self.process = await asyncio.create_subprocess_exec(
+                    *command(truss_dir, self.port),
+                    cwd=self.workdir,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=fd,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            finally:
+                os.close(fd)
         self.timings.spawned = time.monotonic()
         self.upstream = UpstreamPool("127.0.0.1", self.port)
 

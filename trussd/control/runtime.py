@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -30,8 +31,11 @@ from trussd.control.replica import REPLICA_ID_ENV, Replica, ReplicaState, replic
 from trussd.control.secrets_store import secret_env
 from trussd.control.settings import ControlSettings
 from trussd.control.store import Store
+from trussd.control.zygote import Zygote
 
 __all__ = ["Runtime"]
+
+logger = logging.getLogger("trussd.control")
 
 
 def _owner(record: DeploymentRecord, replica_id: str) -> BillingOwner:
@@ -59,10 +63,14 @@ class Runtime:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_meter = 0.0
+        self._zygote: Zygote | None = None
 
     # -- lifecycle of the runtime -------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.reconcile_orphans)
+        if self.settings.zygote and not self.settings.replica_command:
+            self._zygote = Zygote()
+            await self._ensure_zygote()
         for record in live_deployments(self.store):
             self.add(record)
         self._loop_task = asyncio.create_task(self._loop())
@@ -73,10 +81,24 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         await asyncio.gather(*(self._stop(p, r) for p in self.pools.values() for r in p.running()))
+        if self._zygote is not None:
+            await self._zygote.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.aclose()
+
+    async def _ensure_zygote(self) -> Zygote | None:
+        """The zygote when it runs (started again if it died), else None: exec instead."""
+        if self._zygote is None:
+            return None
+        if not self._zygote.alive:
+            try:
+                await self._zygote.start()
+            except (OSError, TimeoutError) as exc:
+                logger.warning("replica zygote unavailable, replicas are exec'ed: %s", exc)
+                return None
+        return self._zygote
 
     def reconcile_orphans(self) -> int:
         """Stop replicas a previous control plane left behind, and bill them up to their end."""
@@ -84,8 +106,9 @@ class Runtime:
             "SELECT r.id, r.pid, r.requested_at, r.last_seen_at, d.id AS deployment FROM replicas r"
             " JOIN deployments d ON d.id = r.deployment WHERE r.stopped_at IS NULL"
         )
+        alive_ids = _kill_replica_processes({row["id"] for row in rows})
         for row in rows:
-            alive = _kill_if_ours(row["pid"], row["id"])
+            alive = row["id"] in alive_ids
             end = self.clock() if alive else float(row["last_seen_at"])
             self.ledger.bill_interval(
                 self._owner_of(row["deployment"], row["id"]), float(row["requested_at"]), end
@@ -201,6 +224,10 @@ class Runtime:
                 replica.requested_at,
             ),
         )
+        # Its first minute is billed at once: usage shows a replica from the moment it is asked for.
+        self.ledger.bill_interval(
+            _owner(pool.record, replica_id), replica.requested_at, replica.requested_at
+        )
         env = replica_env(
             replica_id,
             workdir,
@@ -208,7 +235,8 @@ class Runtime:
         )
         started = time.monotonic()
         try:
-            await replica.spawn(self._command, Path(pool.record.truss_dir), env, pool.log)
+            zygote = await self._ensure_zygote()
+            await replica.spawn(self._command, Path(pool.record.truss_dir), env, pool.log, zygote)
         except OSError as exc:
             pool.log.event(f"replica {replica_id} could not start: {exc}")
             await self._finish(pool, replica, failed=f"could not start: {exc}")
@@ -309,22 +337,38 @@ class Runtime:
         return added
 
 
-def _kill_if_ours(pid: int | None, replica_id: str) -> bool:
-    """Kill the process group of ``pid`` if it is that replica (checked by its environment)."""
-    if not pid:
-        return False
+def _replica_id_of(proc: Path, ids: set[str]) -> str | None:
+    """The stale replica id a process belongs to: its name (a zygote fork sets it) or its
+    environment (an exec'ed replica, and every process it started, e.g. an engine)."""
     try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        comm = (proc / "comm").read_text().strip()
+        if comm in ids:
+            return comm
+        for entry in (proc / "environ").read_bytes().split(b"\0"):
+            if entry.startswith(REPLICA_ID_ENV.encode() + b"="):
+                found = entry.split(b"=", 1)[1].decode(errors="replace")
+                return found if found in ids else None
     except OSError:
-        return False
-    if f"{REPLICA_ID_ENV}={replica_id}".encode() not in environ.split(b"\0"):
-        return False
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        return None
+    return None
+
+
+def _kill_replica_processes(ids: set[str]) -> set[str]:
+    """Kill every live process of these replicas; returns the ids that still had one."""
+    if not ids:
+        return set()
+    killed: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            replica_id = _replica_id_of(proc, ids)
+            if replica_id is not None and _running(int(proc.name)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(proc.name), signal.SIGKILL)
+                killed[int(proc.name)] = replica_id
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _running(pid):
+    while time.monotonic() < deadline and any(_running(pid) for pid in killed):
         time.sleep(0.02)
-    return True
+    return set(killed.values())
 
 
 def _running(pid: int) -> bool:

@@ -32,6 +32,11 @@ class ControlSettings(BaseModel):
     start_failure_limit: int = Field(
         default=2, description="Failed starts in a row that fail a deployment."
     )
+    zygote: bool = Field(
+        default=True,
+        description="Fork `trussd serve` replicas from a pre-imported process (faster cold "
+        "starts); only with the default replica command.",
+    )
     replica_command: str | None = Field(
         default=None,
         description="Command template for a replica with {truss_dir} and {port}; "

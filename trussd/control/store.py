@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS replicas (
     last_seen_at DOUBLE PRECISION NOT NULL,
     stopped_at DOUBLE PRECISION
 );
+CREATE TABLE IF NOT EXISTS blob_owners (
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    sha256 TEXT NOT NULL,
+    uploaded_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant, sha256)
+);
 CREATE TABLE IF NOT EXISTS ledger (
     deployment TEXT NOT NULL,
     replica TEXT NOT NULL,

@@ -35,6 +35,8 @@ class _Parsed:
     chunks: list[bytes] = field(default_factory=list)
     headers_done: bool = False
     done: bool = False
+    keep_alive: bool = False
+    parser: httptools.HttpResponseParser | None = None
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -42,6 +44,8 @@ class _Parsed:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        # Asked here: llhttp forgets it once the message is complete.
+        self.keep_alive = bool(self.parser and self.parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -102,7 +106,7 @@ class UpstreamResponse:
         self._finished = False
 
     def close(self) -> None:
-        keep = self._finished and self._parser.should_keep_alive()
+        keep = self._finished and self._state.keep_alive
         self._pool.release(self._conn, keep)
 
 
@@ -153,6 +157,7 @@ class UpstreamPool:
     async def _exchange(self, conn: _Connection, payload: bytes) -> UpstreamResponse:
         state = _Parsed()
         parser = httptools.HttpResponseParser(state)
+        state.parser = parser
         received = False
         try:
             conn.writer.write(payload)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Executor
 from typing import Any, Protocol
 
 from trussd.errors import UserCodeError
+from trussd.model_wrapper.workers import WorkerPool
 
 __all__ = ["AsyncGenStream", "ChunkStream", "ThreadedGenStream", "is_stream", "to_stream"]
 
@@ -104,9 +103,9 @@ class AsyncGenStream:
 
 
 class ThreadedGenStream:
-    def __init__(self, gen: Iterator[Any], executor: Executor, max_buffered: int = 256) -> None:
+    def __init__(self, gen: Iterator[Any], workers: WorkerPool, max_buffered: int = 256) -> None:
         self._gen = gen
-        self._executor = executor
+        self._workers = workers
         self._items: deque[Any] = deque()
         self._space = threading.Semaphore(max_buffered)
         self._lock = threading.Lock()
@@ -152,7 +151,7 @@ class ThreadedGenStream:
         if not self._started:
             self._started = True
             self._loop = asyncio.get_running_loop()
-            self._executor.submit(contextvars.copy_context().run, self._produce)
+            self._workers.submit(self._produce)
         while True:
             with self._lock:
                 if self._items:
@@ -177,7 +176,7 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def to_stream(result: Any, executor: Executor) -> ChunkStream | None:
+def to_stream(result: Any, workers: WorkerPool) -> ChunkStream | None:
     """A ChunkStream for a generator result, else None."""
     if hasattr(result, "__anext__"):
         return AsyncGenStream(result)
@@ -186,7 +185,7 @@ def to_stream(result: Any, executor: Executor) -> ChunkStream | None:
         and hasattr(result, "__iter__")
         and not isinstance(result, str | bytes)
     ):
-        return ThreadedGenStream(result, executor)
+        return ThreadedGenStream(result, workers)
     return None
 
 

@@ -14,12 +14,10 @@ the original; ``HTTPException`` raised on purpose by a model passes through (as 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import traceback
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ from trussd.model_wrapper.inputs import validate_input
 from trussd.model_wrapper.secrets import Secrets
 from trussd.model_wrapper.state import Lifecycle, ModelState
 from trussd.model_wrapper.streams import to_stream
+from trussd.model_wrapper.workers import WorkerPool
 
 __all__ = ["ModelWrapper"]
 
@@ -95,9 +94,7 @@ class ModelWrapper:
         self.environment = environment
         self.lifecycle = Lifecycle()
         # One thread per concurrent request plus one for load/is_healthy.
-        self.executor = ThreadPoolExecutor(
-            max_workers=workers + 1, thread_name_prefix="trussd-model"
-        )
+        self.workers = WorkerPool(workers + 1)
         self._import_error = import_error
         self._model: Any = None
 
@@ -158,17 +155,14 @@ class ModelWrapper:
                 raise self._import_error
             if self.state is ModelState.STARTING:
                 self.lifecycle.transition(ModelState.LOADING)
-            loop = asyncio.get_running_loop()
             contract = self.contract
             assert contract is not None
-            self._model = await loop.run_in_executor(
-                self.executor, lambda: contract.cls(**self._init_kwargs())
-            )
+            self._model = await self.workers.run(lambda: contract.cls(**self._init_kwargs()))
             if contract.load is not None:
                 result = (
                     await self._model.load()
                     if contract.load.is_async
-                    else await loop.run_in_executor(self.executor, self._model.load)
+                    else await self.workers.run(self._model.load)
                 )
                 if inspect.isawaitable(result):
                     await result
@@ -206,8 +200,7 @@ class ModelWrapper:
             if contract.is_healthy.is_async:
                 healthy = await self._model.is_healthy()
             else:
-                loop = asyncio.get_running_loop()
-                healthy = await loop.run_in_executor(self.executor, self._model.is_healthy)
+                healthy = await self.workers.run(self._model.is_healthy)
             error = None if healthy else "is_healthy() returned False"
         except Exception as exc:
             healthy, error = False, f"is_healthy() raised {type(exc).__name__}: {exc}"
@@ -219,7 +212,7 @@ class ModelWrapper:
     def stop(self) -> None:
         if self.lifecycle.can(ModelState.STOPPING):
             self.lifecycle.transition(ModelState.STOPPING)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.workers.shutdown()
         if self.lifecycle.can(ModelState.STOPPED):
             self.lifecycle.transition(ModelState.STOPPED)
 
@@ -256,10 +249,8 @@ class ModelWrapper:
                 return fn(*args)
             if info.is_async:
                 return await fn(*args)
-            # copy_context: the request id (and other context) reaches logs made in the thread
-            result = await asyncio.get_running_loop().run_in_executor(
-                self.executor, contextvars.copy_context().run, fn, *args
-            )
+            # the worker runs in a copy of our context: the request id reaches its logs
+            result = await self.workers.run(fn, *args)
             if inspect.isawaitable(result):
                 result = await result
             return result
@@ -285,21 +276,13 @@ class ModelWrapper:
         value = validate_input(pre or predict, body)
         chain = [m for m in (pre, predict, post) if m is not None]
         if not any(m.is_async or m.is_generator for m in chain):
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self.executor,
-                contextvars.copy_context().run,
-                self._sync_chain,
-                chain,
-                value,
-                request,
-            )
-            stream = to_stream(result, self.executor)
+            result = await self.workers.run(self._sync_chain, chain, value, request)
+            stream = to_stream(result, self.workers)
             return result if stream is None else stream
         if pre is not None:
             value = await self._call(pre, value, request)
         result = await self._call(predict, value, request)
-        stream = to_stream(result, self.executor)
+        stream = to_stream(result, self.workers)
         if stream is not None:
             if post is not None:
                 raise _postprocess_after_stream()
@@ -314,5 +297,5 @@ class ModelWrapper:
         info = self._method(name)
         value = validate_input(info, body)
         result = await self._call(info, value, request)
-        stream = to_stream(result, self.executor)
+        stream = to_stream(result, self.workers)
         return stream if stream is not None else result

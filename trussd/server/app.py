@@ -90,7 +90,6 @@ def create_app(spec: TrussSpec, settings: ServerSettings | None = None) -> FastA
     app.add_exception_handler(ClientDisconnected, _client_gone)
     app.add_exception_handler(Exception, handle_exception)
     app.add_middleware(TrussdMiddleware, ctx=ctx)
-    add_health_routes(app, ctx)
     if settings.check_dependencies:
         _warn_conflicts(spec)
     transport = spec.config.runtime.transport.kind
@@ -102,6 +101,7 @@ def create_app(spec: TrussSpec, settings: ServerSettings | None = None) -> FastA
     if spec.kind in (TrussKind.ENGINE, TrussKind.DOCKER_SERVER):
         from trussd.server.engine_front import attach_engine
 
+        add_health_routes(app, ctx)
         attach_engine(app, ctx, spec)
         return app
 
@@ -111,6 +111,7 @@ def create_app(spec: TrussSpec, settings: ServerSettings | None = None) -> FastA
         environment=settings.environment,
         workers=ctx.predict_concurrency,
     )
-    attach_model(app, ctx, wrapper)
+    attach_model(app, ctx, wrapper)  # first: predict is the hot path, routes match in order
     attach_openai(app, ctx, wrapper)
+    add_health_routes(app, ctx)
     return app

@@ -72,7 +72,10 @@ class ServerContext:
             queue_timeout=settings.queue_timeout_seconds,
             retry_after_seconds=settings.retry_after_seconds,
         )
-        self.gate.observe(self._gate_changed)
+        # Read at scrape time: nothing to update on the hot path.
+        self.metrics.in_flight.set_function(lambda: float(self.gate.in_flight))
+        self.metrics.queue_depth.set_function(lambda: float(self.gate.queued))
+        self.gate.on_reject(lambda reason: self.metrics.rejected.labels(reason).inc())
         self.model: ModelWrapper | None = None
         self._readiness: list[tuple[str, ReadinessHook]] = []
         self._startup: list[Hook] = []
@@ -80,10 +83,6 @@ class ServerContext:
         #: Background tasks started by hooks; kept here so they are not garbage-collected.
         self.tasks: set[asyncio.Task[object]] = set()
         self.event_loop: str | None = None
-
-    def _gate_changed(self, in_flight: int, queued: int) -> None:
-        self.metrics.in_flight.set(in_flight)
-        self.metrics.queue_depth.set(queued)
 
     def add_readiness_hook(self, name: str, hook: ReadinessHook) -> None:
         self._readiness.append((name, hook))

@@ -25,7 +25,7 @@ __all__ = [
 T = TypeVar("T")
 
 #: How long a request runs before its client connection is watched for a hang-up.
-WATCH_AFTER_SECONDS = 0.02
+WATCH_AFTER_SECONDS = 0.1
 
 
 class ClientDisconnected(Exception):

@@ -38,10 +38,12 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# One encoder for the process: json.dumps with non-default arguments builds a new one per call.
+_ENCODER = json.JSONEncoder(default=json_default, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> bytes:
-    return json.dumps(
-        value, default=json_default, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def raw_chunk(chunk: Any) -> bytes:

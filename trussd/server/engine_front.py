@@ -22,6 +22,7 @@ import logging
 import socket
 from dataclasses import dataclass
 
+import httpx
 from fastapi import FastAPI
 from starlette.routing import Route
 
@@ -114,21 +115,26 @@ def _add_hooks(ctx: ServerContext, front: EngineFront) -> None:
         ctx.metrics.set_model_state(_MODEL_STATE[state])
 
     supervisor.on_state(on_state)
+    scrapers: list[httpx.AsyncClient] = []
 
     async def start() -> None:
         await proxy.open_client()
         logger.info("engine: %s", front.selection.summary)
         supervisor.start()
-        if front.plan.metrics_path and proxy.client is not None:
+        if front.plan.metrics_path:
+            scraper = httpx.AsyncClient(base_url=front.plan.base_url)
+            scrapers.append(scraper)
             ready = lambda: supervisor.state is EngineState.READY  # noqa: E731
             ctx.spawn(
-                scrape_loop(proxy.client, front.plan.metrics_path, metrics, ready),
+                scrape_loop(scraper, front.plan.metrics_path, metrics, ready),
                 name="trussd-engine-metrics",
             )
 
     async def stop() -> None:
         await supervisor.stop()
         await proxy.close_client()
+        for scraper in scrapers:
+            await scraper.aclose()
 
     async def ready() -> Readiness:
         state = supervisor.state

@@ -1,7 +1,7 @@
 """The hot path of an engine truss: one request in, the same request to the engine, its answer out.
 
 Pure ASGI endpoints (no FastAPI request parsing, no response buffering) over one shared
-keep-alive ``httpx.AsyncClient``:
+keep-alive ``EngineClient`` (``engine_client``):
 
 - the body is parsed once to map ``model`` (public name → the engine's) and adapt it for
   the engine; names in the answer are mapped back with a byte replace per chunk;
@@ -16,12 +16,10 @@ keep-alive ``httpx.AsyncClient``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
 
-import httpx
 from starlette.types import Receive, Scope, Send
 
 from trussd.backends.base import Backend, LaunchPlan
@@ -29,11 +27,9 @@ from trussd.backends.engine_metrics import RUNNING, WAITING, EngineMetrics, Stre
 from trussd.backends.state import EngineState
 from trussd.backends.supervisor import EngineSupervisor
 from trussd.errors import (
-    EngineCrashed,
     EngineUnavailable,
     InputError,
     NotFound,
-    RequestTimeout,
     TrussdError,
 )
 from trussd.server.context import ServerContext
@@ -42,6 +38,7 @@ from trussd.server.disconnect import (
     run_until_disconnect,
     wait_for_disconnect,
 )
+from trussd.server.engine_client import EngineClient, EngineResponse
 from trussd.server.errors import log_exception, openai_error_body
 from trussd.server.gate import Slot
 
@@ -82,15 +79,11 @@ class EngineProxy:
             self._rename = (_quoted(engine_name), _quoted(self.public_name))
         self._count_running = metrics.measures(RUNNING)
         self._count_waiting = metrics.measures(WAITING)
-        self.client: httpx.AsyncClient | None = None
+        self.client: EngineClient | None = None
 
     # ------------------------------------------------------------ lifecycle
     async def open_client(self) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=self.plan.base_url,
-            timeout=httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=512),
-        )
+        self.client = EngineClient(self.plan.host, self.plan.port)
         if self._count_waiting:
             self.ctx.gate.observe(lambda _running, queued: self.metrics.front.waiting.set(queued))
 
@@ -131,33 +124,11 @@ class EngineProxy:
         return data.replace(*self._rename)
 
     async def send_upstream(
-        self,
-        method: str,
-        path: str,
-        content: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        stream: bool,
-    ) -> httpx.Response:
-        assert self.client is not None
-        timeout = httpx.Timeout(
-            connect=10.0,
-            read=self.ctx.streaming_read_timeout if stream else None,
-            write=60.0,
-            pool=None,
-        )
-        request = self.client.build_request(
-            method, path, content=content, headers=headers, timeout=timeout
-        )
-        try:
-            return await self.client.send(request, stream=True)
-        except httpx.ConnectError as exc:
-            raise EngineUnavailable(
-                "the engine is not accepting connections (restarting?)"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise RequestTimeout(f"the engine did not answer in time: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise EngineCrashed(f"the engine failed during the request: {exc!r}") from exc
+        self, method: str, path: str, content: bytes | None, headers: list[tuple[bytes, bytes]]
+    ) -> EngineResponse:
+        if self.client is None:
+            raise EngineUnavailable("the engine front is not started")
+        return await self.client.request(method, path, headers, content)
 
     def running(self, delta: int) -> None:
         if self._count_running:
@@ -235,45 +206,39 @@ class ProxyEndpoint:
         headers = _headers_for_engine(scope, content)
         gate = proxy.ctx.gate
 
-        async def start() -> tuple[Slot, httpx.Response]:
+        async def start() -> tuple[Slot, EngineResponse]:
             slot = await gate.acquire()
             try:
-                return slot, await proxy.send_upstream(self.method, path, content, headers, stream)
+                return slot, await proxy.send_upstream(self.method, path, content, headers)
             except BaseException:
                 slot.release()
                 raise
 
-        def abandoned(outcome: tuple[Slot, httpx.Response]) -> None:
+        def abandoned(outcome: tuple[Slot, EngineResponse]) -> None:
             outcome[0].release()
-            proxy.ctx.spawn(outcome[1].aclose(), name="trussd-engine-abandoned")
+            outcome[1].close()
 
         slot, upstream = await run_until_disconnect(receive, start(), abandoned)
         proxy.running(1)
         try:
-            if upstream.headers.get("content-type", "").startswith("text/event-stream") or (
-                "content-length" not in upstream.headers
-            ):
-                await self._stream(upstream, send, receive)
+            if upstream.streaming:
+                await self._stream(upstream, send, receive, stream)
             else:
                 await self._whole(upstream, send, receive)
         finally:
+            upstream.close()
             proxy.running(-1)
             slot.release()
 
-    async def _whole(self, upstream: httpx.Response, send: Send, receive: Receive) -> None:
-        try:
-            body = await run_until_disconnect(receive, upstream.aread())
-        except httpx.HTTPError as exc:
-            raise EngineCrashed(f"the engine failed during the request: {exc!r}") from exc
-        finally:
-            await upstream.aclose()
-        status = upstream.status_code
+    async def _whole(self, upstream: EngineResponse, send: Send, receive: Receive) -> None:
+        body = await run_until_disconnect(receive, upstream.read())
+        status = upstream.status
         if status >= 400 and self.openai:
             body = _openai_envelope(status, body)
         elif status < 400:
             body = self.proxy.rename(body)
             StreamObserver(self.proxy.metrics).body(body)
-        content_type = upstream.headers.get("content-type", "application/json").encode()
+        content_type = upstream.headers.get(b"content-type", b"application/json")
         await send(
             {
                 "type": "http.response.start",
@@ -286,14 +251,16 @@ class ProxyEndpoint:
         )
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def _stream(self, upstream: httpx.Response, send: Send, receive: Receive) -> None:
+    async def _stream(
+        self, upstream: EngineResponse, send: Send, receive: Receive, stream: bool
+    ) -> None:
         proxy = self.proxy
-        content_type = upstream.headers.get("content-type", "text/event-stream").encode()
+        content_type = upstream.headers.get(b"content-type", b"text/event-stream")
         sse = content_type.startswith(b"text/event-stream")
         await send(
             {
                 "type": "http.response.start",
-                "status": upstream.status_code,
+                "status": upstream.status,
                 "headers": [(b"content-type", content_type), *(_SSE_HEADERS if sse else ())],
             }
         )
@@ -312,18 +279,16 @@ class ProxyEndpoint:
         observer = StreamObserver(proxy.metrics)
         rename = proxy.rename
         error: TrussdError | None = None
+        # Asked-for streams get the streaming timeout between chunks; other bodies of unknown
+        # length are bounded by the engine's health checks instead.
+        timeout = proxy.ctx.streaming_read_timeout if stream else None
         try:
-            async for chunk in upstream.aiter_raw():
+            async for chunk in upstream.stream(timeout):
                 chunk = rename(chunk)
                 observer.chunk(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.ReadTimeout:
-            error = RequestTimeout(
-                f"no chunk from the engine within {proxy.ctx.streaming_read_timeout:g} s "
-                "(streaming_read_timeout)"
-            )
-        except httpx.HTTPError as exc:
-            error = EngineCrashed(f"the engine failed during the stream: {exc!r}")
+        except TrussdError as exc:  # EngineCrashed, RequestTimeout
+            error = exc
         except asyncio.CancelledError:
             if not gone:
                 raise
@@ -333,8 +298,7 @@ class ProxyEndpoint:
         finally:
             watcher.remove_done_callback(on_disconnect)
             watcher.cancel()
-            with contextlib.suppress(Exception):
-                await upstream.aclose()
+            upstream.close()
         if error is not None:
             log_exception(error, "engine stream")
             event = self._error_event(error) if sse else b""

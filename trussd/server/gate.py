@@ -77,6 +77,8 @@ class ConcurrencyGate:
         self.peak_in_flight = 0
         #: Called with (in_flight, queued) after every change; the metrics hook in here.
         self._observers: list[_Observer] = []
+        #: Called with "queue_full" or "queue_timeout" when a request is refused.
+        self._on_reject: list[Callable[[str], None]] = []
 
     @property
     def in_flight(self) -> int:
@@ -89,6 +91,13 @@ class ConcurrencyGate:
     def observe(self, observer: _Observer) -> None:
         self._observers.append(observer)
 
+    def on_reject(self, callback: Callable[[str], None]) -> None:
+        self._on_reject.append(callback)
+
+    def _rejected(self, reason: str) -> None:
+        for callback in self._on_reject:
+            callback(reason)
+
     def slot(self) -> _SlotContext:
         return _SlotContext(self)
 
@@ -100,6 +109,7 @@ class ConcurrencyGate:
             self._notify()
             return Slot(self)
         if len(self._waiters) >= self.max_queue:
+            self._rejected("queue_full")
             raise Overloaded(
                 f"server busy: {self._in_flight} requests running and {len(self._waiters)} waiting",
                 retry_after_seconds=self.retry_after_seconds,
@@ -122,6 +132,7 @@ class ConcurrencyGate:
                     self._waiters.remove(fut)
                 self._notify()
             if isinstance(exc, TimeoutError):
+                self._rejected("queue_timeout")
                 raise Overloaded(
                     f"no free slot within {self.queue_timeout:g} s",
                     retry_after_seconds=self.retry_after_seconds,

@@ -6,6 +6,7 @@ must not buffer streamed responses.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -24,23 +25,30 @@ REQUEST_ID_HEADER = "x-request-id"
 _access = logging.getLogger("trussd.access")
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def _scan_headers(scope: Scope) -> tuple[str | None, int | None]:
+    """(the client's X-Request-Id if usable, Content-Length) in one pass over the headers."""
+    request_id: str | None = None
+    length: int | None = None
     for key, value in scope["headers"]:
         if key == b"x-request-id":
             text: str = value.decode("latin-1")
             if 0 < len(text) <= 128 and text.isprintable():
-                return text
-    return None
-
-
-def _content_length(scope: Scope) -> int | None:
-    for key, value in scope["headers"]:
-        if key == b"content-length":
+                request_id = text
+        elif key == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+    return request_id, length
+
+
+# Request ids: a random per-process prefix and a counter (unique across replicas, no syscall).
+_ID_PREFIX = os.urandom(5).hex()
+_ids = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):06x}"
 
 
 def _route_label(scope: Scope) -> str:
@@ -62,12 +70,12 @@ class TrussdMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = _incoming_request_id(scope) or os.urandom(8).hex()
+        incoming, length = _scan_headers(scope)
+        request_id = incoming or _new_request_id()
         token = request_id_var.set(request_id)
         rid_header = (b"x-request-id", request_id.encode("latin-1"))
         status = 500
         try:
-            length = _content_length(scope)
             if length is not None and length > self.limit:
                 status = 413
                 await self._too_large(scope, receive, send, rid_header)

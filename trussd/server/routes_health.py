@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from trussd.server.context import ServerContext
 from trussd.server.metrics import CONTENT_TYPE_LATEST
+from trussd.server.routing import add_route
 
 __all__ = ["add_health_routes"]
 
@@ -41,6 +42,6 @@ def add_health_routes(app: FastAPI, ctx: ServerContext) -> None:
     async def metrics(request: Request) -> Response:
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_api_route("/", liveness, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/v1/models/model", readiness, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    add_route(app, "/", liveness, ["GET"])
+    add_route(app, "/v1/models/model", readiness, ["GET"])
+    add_route(app, "/metrics", metrics, ["GET"])

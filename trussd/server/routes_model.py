@@ -20,6 +20,7 @@ from trussd.server.disconnect import run_until_disconnect
 from trussd.server.encoding import dumps
 from trussd.server.gate import Slot
 from trussd.server.responses import predict_stream_response, value_response
+from trussd.server.routing import add_route
 
 __all__ = ["attach_model"]
 
@@ -94,6 +95,6 @@ def attach_model(app: FastAPI, ctx: ServerContext, wrapper: ModelWrapper) -> Non
             )
         return Response(dumps(value), media_type="application/json")
 
-    app.add_api_route("/v1/models/model:predict", predict, methods=["POST"])
-    app.add_api_route("/predict", predict, methods=["POST"])
-    app.add_api_route("/v1/models/model/schema", schema, methods=["GET"])
+    add_route(app, "/v1/models/model:predict", predict, ["POST"])
+    add_route(app, "/predict", predict, ["POST"])
+    add_route(app, "/v1/models/model/schema", schema, ["GET"])

@@ -22,6 +22,7 @@ from trussd.server.disconnect import run_until_disconnect
 from trussd.server.encoding import dumps
 from trussd.server.gate import Slot
 from trussd.server.responses import openai_stream_response, value_response
+from trussd.server.routing import add_route
 
 __all__ = ["attach_openai"]
 
@@ -69,5 +70,5 @@ def attach_openai(app: FastAPI, ctx: ServerContext, wrapper: ModelWrapper) -> No
         return Response(dumps({"object": "list", "data": [model]}), media_type="application/json")
 
     for path, method in _ROUTES.items():
-        app.add_api_route(path, route(method), methods=["POST"])
-    app.add_api_route("/v1/models", list_models, methods=["GET"])
+        add_route(app, path, route(method), ["POST"])
+    add_route(app, "/v1/models", list_models, ["GET"])

@@ -138,6 +138,8 @@ def render_context(
         content: dict[str, bytes] = getattr(files, layer)
         out.update({f"app/{layer}/{path}": data for path, data in content.items()})
         executables |= _executables(spec, layer, content)
+    for index, target in enumerate(sorted(files.external)):
+        out.update({f"external/{index}/{p}": data for p, data in files.external[target].items()})
     clashes = (
         requirement_clashes(requirements, server.pins) if spec.kind is TrussKind.CUSTOM else []
     )

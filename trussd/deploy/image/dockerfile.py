@@ -124,9 +124,9 @@ def _header(spec: TrussSpec, recipe: Recipe) -> list[Step]:
             comment=f"base: {base.reason}",
         ),
     ]
-    if spec.kind is not TrussKind.CUSTOM:
-        # Engine images may end as a non-root user; the build steps below need root.
-        steps.append(Step("build as root", "USER root"))
+    # A base image may end as a non-root user (engine images, a user's own); the build steps
+    # need root. Every kind has this step, so kinds built on one base share their first layers.
+    steps.append(Step("build as root", "USER root"))
     steps.append(Step("build environment", _env_instruction(env)))
     steps.append(Step("build helpers", f"COPY trussd-build/env.sh {BUILD_DIR}/env.sh"))
     return steps
@@ -283,6 +283,8 @@ def _copy(title: str, layer: str, present: bool, comment: str = "") -> list[Step
 def _app(spec: TrussSpec, recipe: Recipe) -> list[Step]:
     files = recipe.files
     steps = _copy("weights", "weights", bool(files.weights), "weights, baked (--bake-weights)")
+    for index, target in enumerate(sorted(files.external)):
+        steps.append(Step(f"external packages {target}", f"COPY external/{index}/ {target}/"))
     steps += _copy("bundled packages", "packages", bool(files.packages))
     steps += _copy("data", "data", bool(files.data))
     steps += _copy("model code", "code", bool(files.code), "model code")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +56,8 @@ class TrussFiles:
     weights: dict[str, bytes] = field(default_factory=dict)
     code: dict[str, bytes] = field(default_factory=dict)
     config: bytes = b""
+    #: folder in the image → its files, for `external_package_dirs` (outside the truss)
+    external: dict[str, dict[str, bytes]] = field(default_factory=dict)
     #: path of the weights folder relative to /app when it was left out (not baked)
     weights_left_out: str | None = None
     scrubbed_secrets: tuple[str, ...] = ()
@@ -127,6 +130,22 @@ def _layer_of(rel: PurePosixPath, spec: TrussSpec, weights: str | None) -> str:
     return "code"
 
 
+def _external(spec: TrussSpec, patterns: list[str]) -> dict[str, dict[str, bytes]]:
+    """Each external package folder, at the path the server resolves it to from ``/app``."""
+    result: dict[str, dict[str, bytes]] = {}
+    for written, folder in zip(
+        spec.config.external_package_dirs, spec.external_package_dirs, strict=True
+    ):
+        target = posixpath.normpath(posixpath.join("/app", PurePosixPath(written).as_posix()))
+        content: dict[str, bytes] = {}
+        for path in sorted(folder.rglob("*")):
+            rel = PurePosixPath(path.relative_to(folder).as_posix())
+            if path.is_file() and not path.is_symlink() and not _ignored(rel, patterns):
+                content[rel.as_posix()] = path.read_bytes()
+        result[target] = content
+    return result
+
+
 def collect_files(spec: TrussSpec, *, bake_weights: bool) -> TrussFiles:
     """Every file of the truss that belongs in the image, sorted into layers."""
     files = TrussFiles()
@@ -147,4 +166,5 @@ def collect_files(spec: TrussSpec, *, bake_weights: bool) -> TrussFiles:
         getattr(files, layer)[rel.as_posix()] = path.read_bytes()
     if weights is not None and not bake_weights:
         files.weights_left_out = weights
+    files.external = _external(spec, patterns)
     return files

@@ -36,7 +36,8 @@ def normalise_instruction(text: str) -> str:
 
 
 def _common_prefix(a: str, b: str) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
 
 
 def find_step(steps: Sequence[Step], reported: str) -> Step | None:

@@ -4,6 +4,8 @@
 # base: official slim Python 3.11
 FROM python:3.11-slim-bookworm
 
+USER root
+
 ENV PYTHONUNBUFFERED="1" \
     PYTHONDONTWRITEBYTECODE="1" \
     PIP_NO_CACHE_DIR="1" \
