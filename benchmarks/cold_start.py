@@ -2,16 +2,18 @@
 
     .venv/bin/python benchmarks/cold_start.py [--trials 5] [--duration 5] [--repeats 3] [--no-llm]
 
-Runs a real `trussd up` (replicas are real `trussd serve` processes) in a temporary folder.
+Runs two real `trussd up` in temporary folders — one forking replicas from its zygote (the
+default), one exec'ing `trussd serve` (`--no-zygote`) — whose replicas are real `trussd serve`.
 
-Cold start: with the deployment at zero replicas, one request; the client measures the time to
-the first byte (echo truss, `POST /models/echo/predict`) or to the first streamed token (the
-tiny-LLM engine truss, `POST /models/tiny-llm/v1/chat/completions`). The control plane reports
-the phases of the replica start: `spawn` (fork/exec), `boot` (interpreter, imports, server
-listening: until `GET /` answers), `load` (until `GET /v1/models/model` is 200: the Model's
-load, or the engine's start and weight loading). `boot` is split further by timing, in the same
-rounds, a bare interpreter (`python -c pass`) and the server's imports
-(`python -c "import trussd.cli.serve_cmd, trussd.server.serve"`).
+Cold start (both planes, interleaved): with the deployment at zero replicas, one request;
+the client measures the time to the first byte (echo truss, `POST /models/echo/predict`) or
+to the first streamed token (the tiny-LLM engine truss, `/models/tiny-llm/v1/chat/completions`).
+The control plane reports the phases of the replica start: `spawn` (fork/exec), `boot`
+(interpreter, imports, server listening: until `GET /` answers), `load` (until
+`GET /v1/models/model` is 200: the Model's load, or the engine's start and weight loading).
+Each round also times, in fresh processes, a bare interpreter (`python -c pass`) and the
+server's imports (`python -c "import trussd.cli.serve_cmd, trussd.server.serve"`): the part of
+`boot` the zygote saves.
 
 Warm overhead: a deployment kept at one replica (`min_replicas: 1`), loaded with `wrk` for
 `--duration` seconds at concurrency 1 and 32, straight to the replica's loopback port and
@@ -52,7 +54,7 @@ def free_port() -> int:
 
 
 class Plane:
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -62,8 +64,8 @@ class Plane:
             "TRUSSD_REMOTE": self.url,
             "HF_HUB_OFFLINE": "1",
         }
-        self.log = (data.parent / "up.log").open("wb")
-        argv = [*TRUSSD, "up", "--port", str(self.port), "--data-dir", str(data)]
+        self.log = (data.parent / f"up-{self.port}.log").open("wb")
+        argv = [*TRUSSD, "up", "--port", str(self.port), "--data-dir", str(data), *extra]
         self.proc = subprocess.Popen(argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Api-Key {KEY}"}, timeout=600
@@ -136,19 +138,26 @@ def first_byte(plane: Plane, path: str, body: dict[str, Any], token: bool) -> fl
     raise RuntimeError("no content in the response")
 
 
-def cold_trials(
-    plane: Plane, dep: str, path: str, body: dict[str, Any], token: bool, trials: int
-) -> list[dict[str, float]]:
-    rows = []
+Target = tuple[
+    str, Plane, str, str, dict[str, Any], bool
+]  # name, plane, deployment, path, body, token
+
+
+def cold_trials(targets: list[Target], trials: int) -> dict[str, list[dict[str, float]]]:
+    """Interleaved: each round wakes every target once, then times a bare interpreter and the
+    server's imports in a fresh process (what the zygote saves)."""
+    rows: dict[str, list[dict[str, float]]] = {t[0]: [] for t in targets}
     for _ in range(trials):
-        plane.wait(lambda: plane.asleep(dep), "scale to zero")
-        ttfb = first_byte(plane, path, body, token)
-        phases = plane.show(dep)["last_cold_start"]
+        for name, plane, dep, path, body, token in targets:
+            plane.wait(lambda p=plane, d=dep: p.asleep(d), "scale to zero")
+            ttfb = first_byte(plane, path, body, token)
+            rows[name].append({"first": ttfb, **plane.show(dep)["last_cold_start"]})
         interp = timed_run([sys.executable, "-c", "pass"])
         imports = timed_run(
             [sys.executable, "-c", "import trussd.cli.serve_cmd, trussd.server.serve"]
         )
-        rows.append({"first": ttfb, **phases, "interpreter": interp, "imports": imports - interp})
+        for name in rows:
+            rows[name][-1].update(interpreter=interp, imports=imports - interp)
     return rows
 
 
@@ -171,7 +180,10 @@ def wrk(url: str, concurrency: int, duration: float, headers: dict[str, str]) ->
         script.name,
         url,
     ]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk failed: {result.stdout}{result.stderr}")
+    out = result.stdout
     os.unlink(script.name)
 
     def ms(label: str) -> float:
@@ -253,43 +265,48 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="trussd-bench-") as tmp:
         work = Path(tmp)
-        plane = Plane(work / "data")
+        zygote, execd = Plane(work / "zygote"), Plane(work / "exec", "--no-zygote")
         try:
-            echo = plane.push(copy_truss(FIXTURES / "control-echo", work / "echo", {}))
-            cold = {
-                "echo": cold_trials(
-                    plane, echo, "/models/echo/predict", {"x": 1}, False, args.trials
-                )
-            }
+            echo = copy_truss(FIXTURES / "control-echo", work / "echo", {})
+            predict: tuple[str, dict[str, Any], bool] = ("/models/echo/predict", {"x": 1}, False)
+            targets: list[Target] = [
+                ("echo, forked from the zygote", zygote, zygote.push(echo), *predict),
+                ("echo, exec'ed `trussd serve`", execd, execd.push(echo), *predict),
+            ]
+            cold = cold_trials(targets, args.trials)
             if not args.no_llm:
                 sys.path.insert(0, str(ROOT / "scripts"))
                 from tiny_llm import build_tiny_llm  # type: ignore[import-not-found]
 
                 llm = copy_truss(FIXTURES / "control-tiny-llm", work / "llm", {})
                 shutil.copytree(build_tiny_llm(ROOT / ".cache" / "tiny-llm"), llm / "weights")
-                dep = plane.push(llm)
                 body = {
                     "model": "tiny-llm",
                     "stream": True,
                     "max_tokens": 8,
                     "messages": [{"role": "user", "content": "hello"}],
                 }
-                cold["tiny-llm"] = cold_trials(
-                    plane,
-                    dep,
-                    "/models/tiny-llm/v1/chat/completions",
-                    body,
-                    True,
-                    max(2, args.trials // 2),
+                chat = ("/models/tiny-llm/v1/chat/completions", body, True)
+                llm_target: Target = (
+                    "tiny-llm (CPU engine), zygote",
+                    zygote,
+                    zygote.push(llm),
+                    *chat,
                 )
+                cold.update(cold_trials([llm_target], max(2, args.trials // 2)))
             warm_truss = copy_truss(
                 FIXTURES / "control-echo",
                 work / "warm",
-                {"model_name: echo": "model_name: echo-warm", "min_replicas: 0": "min_replicas: 1"},
+                {
+                    "model_name: echo": "model_name: echo-warm",
+                    "min_replicas: 0": "min_replicas: 1",
+                    "max_replicas: 2": "max_replicas: 1",
+                },
             )
-            warm = warm_overhead(plane, plane.push(warm_truss), args.duration, args.repeats)
+            warm = warm_overhead(zygote, zygote.push(warm_truss), args.duration, args.repeats)
         finally:
-            plane.close()
+            zygote.close()
+            execd.close()
     print(report(cold, warm))
     if args.out:
         args.out.write_text(json.dumps({"cold": cold, "warm": warm}, indent=2))

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/engine_overhead.py [--engines transformers,vllm]
         [--concurrency 1,8,16] [--rounds 4] [--max-tokens 64] [--json OUT.json]
+        [--profile OUT]   # trussd under cProfile (slower: for where-the-time-goes, not ratios)
 
 For each engine, one ``trussd serve`` runs the tiny model (``scripts/tiny_llm.py``, built into
 .cache/tiny-llm) with ``backend: <engine>``; the benchmark finds the engine process trussd
@@ -119,7 +120,9 @@ def write_truss(root: Path, engine: str, model_dir: Path) -> None:
     )
 
 
-def start_trussd(root: Path, engine: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_trussd(
+    root: Path, engine: str, profile: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     if engine == "vllm":
@@ -127,6 +130,9 @@ def start_trussd(root: Path, engine: str) -> tuple[subprocess.Popen[bytes], str]
     log = (root / "serve.log").open("wb")
     argv = [sys.executable, "-m", "trussd.cli.main", "serve", str(root), "--port", str(port)]
     argv.append("--no-access-log")
+    if profile is not None:
+        # cProfile writes the file when trussd exits normally (SIGTERM → graceful shutdown).
+        argv[1:1] = ["-m", "cProfile", "-o", str(profile)]
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -288,7 +294,8 @@ def run_engine(engine: str, model_dir: Path, args: argparse.Namespace) -> list[d
     with tempfile.TemporaryDirectory(prefix=f"trussd-bench-{engine}-") as tmp:
         root = Path(tmp)
         write_truss(root, engine, model_dir)
-        proc, url = start_trussd(root, engine)
+        profile = args.profile.with_suffix(f".{engine}.prof") if args.profile else None
+        proc, url = start_trussd(root, engine, profile)
         try:
             direct_url = f"http://127.0.0.1:{engine_port(proc.pid)}"
             engine_model = httpx.get(f"{direct_url}/v1/models", timeout=30).json()["data"][0]["id"]
@@ -315,6 +322,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="run trussd under cProfile: PATH.<engine>.prof"
+    )
     args = parser.parse_args()
     model_dir = build_tiny_llm(ROOT / ".cache" / "tiny-llm")
     rows: list[dict[str, Any]] = []

@@ -300,11 +300,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=3, help="seconds per measurement")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=2, help="seconds per measurement")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-truss", action="store_true", help="leave out Truss's server")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument("--table-from", type=Path, help="only print the table of a --json file")
     args = parser.parse_args()
+    if args.table_from:
+        raw_saved: Results = json.loads(args.table_from.read_text())
+        saved_names = list(dict.fromkeys(k.split("|")[1] for k in raw_saved))
+        print_table(raw_saved, [n for n in ("trussd", "fastapi", "truss") if n in saved_names])
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     os.sched_setaffinity(0, {CLIENT_CPU})
@@ -335,28 +341,37 @@ def _median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def print_table(raw: dict[str, list[dict[str, float]]], names: list[str]) -> None:
+def _ratio(raw: Results, row: str, other: str, metric: str) -> str:
+    """Median over rounds of trussd/other measured in the same round: robust to a round in
+    which the shared machine was busy for everyone."""
+    mine, theirs = raw.get(f"{row}|trussd"), raw.get(f"{row}|{other}")
+    if not mine or not theirs:
+        return "-"
+    ratios = [a[metric] / b[metric] for a, b in zip(mine, theirs, strict=False) if b[metric]]
+    return f"{statistics.median(ratios):.2f}x" if ratios else "-"
+
+
+def _label(row: str, metric: str) -> str:
+    if metric == "rps":
+        return "req/s"
+    return f"{metric} TTFB" if row.endswith("ttfb") else f"{metric} latency"
+
+
+def print_table(raw: Results, names: list[str]) -> None:
+    """Medians over rounds; ratios are medians of per-round ratios (trussd / other)."""
     rows = sorted({k.split("|")[0] for k in raw}, key=lambda k: (k.split()[0], k))
     print("| scenario | metric | " + " | ".join(names) + " | trussd/truss | trussd/fastapi |")
     print("| --- | --- |" + " --- |" * (len(names) + 2))
     for row in rows:
         metrics = ["p50", "p99"] if row.endswith("ttfb") else ["rps", "p50", "p99"]
         for metric in metrics:
-            values = {n: _median(raw[f"{row}|{n}"], metric) for n in names if f"{row}|{n}" in raw}
             fmt = "{:.0f}" if metric == "rps" else "{:.2f} ms"
-            cells = [fmt.format(values[n]) if n in values else "-" for n in names]
-            ratio = [
-                f"{values['trussd'] / values[o]:.2f}x" if o in values else "-"
-                for o in ("truss", "fastapi")
+            cells = [
+                fmt.format(_median(raw[f"{row}|{n}"], metric)) if f"{row}|{n}" in raw else "-"
+                for n in names
             ]
-            label = (
-                "req/s"
-                if metric == "rps"
-                else f"{metric} latency"
-                if not row.endswith("ttfb")
-                else f"{metric} TTFB"
-            )
-            print(f"| {row} | {label} | " + " | ".join(cells) + " | " + " | ".join(ratio) + " |")
+            ratios = [_ratio(raw, row, other, metric) for other in ("truss", "fastapi")]
+            print(f"| {row} | {_label(row, metric)} | " + " | ".join(cells + ratios) + " |")
     errors = {k: sum(r.get("errors", 0) for r in v) for k, v in raw.items()}
     bad = {k: v for k, v in errors.items() if v}
     if bad:

@@ -48,8 +48,8 @@ def test_layers_are_ordered_for_the_cache() -> None:
     titles = _titles("image-docker-server")
     order = [
         "system packages",
-        "non-root user",
         "trussd server environment",
+        "non-root user",
         "user requirements",
         "build_commands[0]",
         "model code",

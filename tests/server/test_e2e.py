@@ -181,3 +181,24 @@ def test_init_then_serve_answers_predict_with_json_logs(tmp_path: Path) -> None:
         server.terminate()
     records = [json.loads(line) for line in server.lines if line.startswith("{")]
     assert any(r["request_id"] == request_id and r["logger"] == "trussd.access" for r in records)
+
+
+def test_many_concurrent_requests_on_a_real_server_all_complete_within_the_limit() -> None:
+    import asyncio
+
+    server = LiveServer(FIXTURES / "server-concurrency").wait_ready()  # predict_concurrency 3
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *[client.post("/predict", json={"i": i, "sleep": 0.01}) for i in range(80)]
+            )
+
+    try:
+        responses = asyncio.run(burst())
+    finally:
+        server.terminate()
+    assert [r.status_code for r in responses] == [200] * 80
+    assert sorted(r.json()["i"] for r in responses) == list(range(80))
+    assert max(r.json()["peak"] for r in responses) <= 3

@@ -100,3 +100,28 @@ async def test_openai_routes_are_inside_the_concurrency_gate() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"]["code"] == "overloaded"
+
+
+async def test_error_after_stream_start_is_an_openai_error_event() -> None:
+    async with served("server-openai") as (app, client):
+        raw = await client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "m",
+                "stream": True,
+                "messages": [{"role": "user", "content": "fail a"}],
+            },
+        )
+        oa = _client(app)
+        stream = await oa.chat.completions.create(
+            model="m", stream=True, messages=[{"role": "user", "content": "fail a"}]
+        )
+        with pytest.raises(openai.APIError, match="Internal Server Error"):
+            async for _ in stream:
+                pass
+        await oa.close()
+    events = raw.text.strip().split("\n\n")
+    assert raw.status_code == 200
+    assert events[-1].startswith('data: {"error":{"message":"Internal Server Error')
+    assert "the stream broke" not in raw.text
+    assert "[DONE]" not in raw.text  # a failed stream does not pretend to have finished

@@ -77,6 +77,12 @@ def _client(remote: str | None, api_key: str | None) -> Any:
     envvar="TRUSSD_REPLICA_COMMAND",
     help="Replica command template with {truss_dir} and {port} (default: trussd serve).",
 )
+@click.option(
+    "--zygote/--no-zygote",
+    default=True,
+    show_default=True,
+    help="Fork replicas from a process that has the server imported (faster cold starts).",
+)
 @_friendly
 def up(
     host: str,
@@ -85,6 +91,7 @@ def up(
     database_url: str | None,
     price_table: Path | None,
     replica_command: str | None,
+    zygote: bool,
 ) -> None:
     """Run the control plane: API, local runtime with scale to zero, metering."""
     import uvicorn
@@ -98,6 +105,7 @@ def up(
         database_url=database_url,
         price_table=price_table,
         replica_command=replica_command,
+        zygote=zygote,
     )
     plane = ControlPlane(settings)
     key = plane.bootstrap()

@@ -185,10 +185,11 @@ class Runtime:
         for _ in range(want - len(running)):
             await self._start(pool)
         if want < len(running):
-            # Stop idle replicas, the ones still starting first (they serve nobody yet).
+            # Stop idle replicas: those still starting first (they serve nobody yet), then the
+            # newest, so the longest-warm replica (caches, compiled kernels) is kept.
             victims = sorted(
                 (r for r in running if r.inflight == 0),
-                key=lambda r: (r.state is ReplicaState.READY, r.requested_at),
+                key=lambda r: (r.state is ReplicaState.READY, -r.requested_at),
             )[: len(running) - want]
             for replica in victims:
                 replica.state = ReplicaState.STOPPING

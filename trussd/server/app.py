@@ -59,6 +59,13 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TrussdError, handle_exception)
+    app.add_exception_handler(HTTPException, _http_exception)
+    app.add_exception_handler(ClientDisconnected, _client_gone)
+    app.add_exception_handler(Exception, handle_exception)
+
+
 def _warn_conflicts(spec: TrussSpec) -> None:
     for conflict in find_conflicts(spec.requirements):
         logger.warning("dependency clash: %s", conflict.describe())
@@ -85,10 +92,7 @@ def create_app(spec: TrussSpec, settings: ServerSettings | None = None) -> FastA
         openapi_url=None,
     )
     app.state.ctx = ctx
-    app.add_exception_handler(TrussdError, handle_exception)
-    app.add_exception_handler(HTTPException, _http_exception)
-    app.add_exception_handler(ClientDisconnected, _client_gone)
-    app.add_exception_handler(Exception, handle_exception)
+    _install_error_handlers(app)
     app.add_middleware(TrussdMiddleware, ctx=ctx)
     if settings.check_dependencies:
         _warn_conflicts(spec)

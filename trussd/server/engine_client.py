@@ -44,6 +44,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.received = False
+        self.arrivals = 0
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
 
@@ -84,6 +85,7 @@ class _Connection(asyncio.Protocol):
             self.head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        self.arrivals += 1
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered > _HIGH_WATER and self.transport is not None:
@@ -122,6 +124,31 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _Silence:
+    """Fails ``conn`` with TimeoutError when no body arrived during a whole ``period``."""
+
+    __slots__ = ("_conn", "_handle", "_period", "_seen")
+
+    def __init__(self, conn: _Connection, period: float) -> None:
+        self._conn = conn
+        self._period = period
+        self._seen = conn.arrivals
+        self._handle = conn.loop.call_later(period, self._check)
+
+    def _check(self) -> None:
+        conn = self._conn
+        if conn.complete or conn.error is not None:
+            return
+        if conn.arrivals == self._seen and not conn.chunks:
+            conn._fail(TimeoutError())
+            return
+        self._seen = conn.arrivals
+        self._handle = conn.loop.call_later(self._period, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
 class EngineResponse:
     """An engine's answer: status and headers now, the body as it arrives."""
 
@@ -142,29 +169,37 @@ class EngineResponse:
         )
 
     async def stream(self, read_timeout: float | None = None) -> AsyncIterator[bytes]:
-        """Body chunks as they arrive (several arrivals are joined when the reader lags)."""
+        """Body chunks as they arrive (several arrivals are joined when the reader lags).
+
+        ``read_timeout`` bounds the silence between two arrivals. It is checked by one timer
+        per period rather than armed per chunk: a stream costs one timer, not one per token.
+        """
         conn = self._conn
         if conn is None:
             return
         loop = conn.loop
-        while True:
-            if conn.chunks:
-                yield conn.take()
-                continue
-            if conn.complete:
-                return
-            if conn.error is not None:
-                raise EngineCrashed(f"the engine failed during the response: {conn.error!r}")
-            conn.waiter = loop.create_future()
-            try:
-                if read_timeout is None:
+        timer = _Silence(conn, read_timeout) if read_timeout else None
+        try:
+            while True:
+                if conn.chunks:
+                    yield conn.take()
+                    continue
+                if conn.complete:
+                    return
+                if conn.error is not None:
+                    if isinstance(conn.error, TimeoutError):
+                        raise RequestTimeout(
+                            f"no data from the engine within {read_timeout:g} s"
+                        ) from None
+                    raise EngineCrashed(f"the engine failed during the response: {conn.error!r}")
+                conn.waiter = loop.create_future()
+                try:
                     await conn.waiter
-                else:
-                    await asyncio.wait_for(conn.waiter, read_timeout)
-            except TimeoutError:
-                raise RequestTimeout(f"no data from the engine within {read_timeout:g} s") from None
-            finally:
-                conn.waiter = None
+                finally:
+                    conn.waiter = None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.stream()])

@@ -2,9 +2,9 @@
 
     base image
     └─ system packages            (apt; changes rarely)
-       └─ non-root user
-          └─ trussd's server env  /opt/trussd: trussd + its pinned deps, nothing of the user's
-             └─ [engine env]      /opt/engine: the CPU engine (transformers) only
+       └─ trussd's server env     /opt/trussd: trussd + its pinned deps, nothing of the user's
+          └─ [engine env]         /opt/engine: the CPU engine (transformers) only
+             └─ non-root user
                 └─ user env       /opt/app-venv: the truss's requirements (sees the base's packages)
                    └─ build_commands, one RUN each
                       └─ [weights, with --bake-weights]
@@ -137,7 +137,7 @@ def _env_instruction(values: dict[str, str]) -> str:
     return "ENV " + " \\\n    ".join(pairs)
 
 
-def _system(spec: TrussSpec, uid: int) -> list[Step]:
+def _system(spec: TrussSpec) -> list[Step]:
     steps = []
     packages = spec.config.system_packages
     if packages:
@@ -156,8 +156,12 @@ def _system(spec: TrussSpec, uid: int) -> list[Step]:
                 comment="system packages (apt)",
             )
         )
+    return steps
+
+
+def _account(uid: int) -> list[Step]:
     home = "/home/trussd"
-    steps.append(
+    return [
         Step(
             "non-root user",
             _run(
@@ -171,8 +175,7 @@ def _system(spec: TrussSpec, uid: int) -> list[Step]:
             "the base image needs a POSIX shell and a writable /etc/passwd",
             comment=f"the user the server runs as (uid {uid}, not root)",
         )
-    )
-    return steps
+    ]
 
 
 def _server_env(spec: TrussSpec, recipe: Recipe) -> list[Step]:
@@ -372,8 +375,11 @@ def render_steps(spec: TrussSpec, recipe: Recipe) -> list[Step]:
     """Every instruction of the Dockerfile, in order."""
     return [
         *_header(spec, recipe),
-        *_system(spec, _uid(spec)),
+        *_system(spec),
         *_server_env(spec, recipe),
+        # after the server env, which needs no user: trusses that differ only in the uid
+        # (docker_server.run_as_user_id) still share that layer
+        *_account(_uid(spec)),
         *_user_env(spec, recipe),
         *_build_commands(spec, recipe),
         *_app(spec, recipe),

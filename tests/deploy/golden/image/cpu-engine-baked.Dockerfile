@@ -16,11 +16,6 @@ ENV PYTHONUNBUFFERED="1" \
 
 COPY trussd-build/env.sh /opt/trussd-build/env.sh
 
-# the user the server runs as (uid 60000, not root)
-RUN (getent passwd 60000 >/dev/null || useradd --uid 60000 --user-group --no-create-home --home-dir /home/trussd trussd || echo 'trussd:x:60000:60000::/home/trussd:/bin/sh' >> /etc/passwd) && \
-    mkdir -p /home/trussd /cache && \
-    chown 60000:60000 /home/trussd /cache
-
 # trussd's server in its own environment: user requirements cannot break it
 COPY trussd-build/server/ /opt/trussd-build/server/
 
@@ -34,6 +29,11 @@ RUN --mount=type=secret,id=trussd-ca,target=/run/secrets/trussd-ca \
     . /opt/trussd-build/env.sh && \
     python3 -m venv /opt/engine && \
     /opt/engine/bin/python -m pip install --quiet --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0 'transformers[serving]==5.24.0'
+
+# the user the server runs as (uid 60000, not root)
+RUN (getent passwd 60000 >/dev/null || useradd --uid 60000 --user-group --no-create-home --home-dir /home/trussd trussd || echo 'trussd:x:60000:60000::/home/trussd:/bin/sh' >> /etc/passwd) && \
+    mkdir -p /home/trussd /cache && \
+    chown 60000:60000 /home/trussd /cache
 
 RUN --mount=type=secret,id=trussd-ca,target=/run/secrets/trussd-ca \
     . /opt/trussd-build/env.sh && \

@@ -21,11 +21,6 @@ RUN apt-get update && \
     apt-get install -y --no-install-recommends curl && \
     rm -rf /var/lib/apt/lists/*
 
-# the user the server runs as (uid 1001, not root)
-RUN (getent passwd 1001 >/dev/null || useradd --uid 1001 --user-group --no-create-home --home-dir /home/trussd trussd || echo 'trussd:x:1001:1001::/home/trussd:/bin/sh' >> /etc/passwd) && \
-    mkdir -p /home/trussd /cache && \
-    chown 1001:1001 /home/trussd /cache
-
 # trussd's server in its own environment: user requirements cannot break it
 COPY trussd-build/server/ /opt/trussd-build/server/
 
@@ -33,6 +28,11 @@ RUN --mount=type=secret,id=trussd-ca,target=/run/secrets/trussd-ca \
     . /opt/trussd-build/env.sh && \
     /usr/local/bin/python3 -m venv /opt/trussd && \
     /opt/trussd/bin/python -m pip install --quiet --constraint /opt/trussd-build/server/constraints.txt /opt/trussd-build/server/trussd-0.1.0-py3-none-any.whl
+
+# the user the server runs as (uid 1001, not root)
+RUN (getent passwd 1001 >/dev/null || useradd --uid 1001 --user-group --no-create-home --home-dir /home/trussd trussd || echo 'trussd:x:1001:1001::/home/trussd:/bin/sh' >> /etc/passwd) && \
+    mkdir -p /home/trussd /cache && \
+    chown 1001:1001 /home/trussd /cache
 
 # the truss's requirements in the user env
 COPY user/requirements.txt /opt/trussd-build/user/requirements.txt

@@ -1,0 +1,163 @@
+"""The lean engine client against scripted asyncio servers: framing, reuse, retries, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tests.backends.helpers import free_port
+from trussd.errors import EngineCrashed, EngineUnavailable, RequestTimeout
+from trussd.server.engine_client import EngineClient
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + await reader.readexactly(length)
+
+
+async def _serve(handler: Handler) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+async def _collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
+    return [c async for c in chunks]
+
+
+async def test_keep_alive_reuses_one_connection() -> None:
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                request = await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            body = request.split(b"\r\n\r\n", 1)[1] or b"empty"
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+        writer.close()
+
+    server, port = await _serve(handler)
+    client = EngineClient("127.0.0.1", port)
+    for payload in (b"one", b"two", b"three"):
+        response = await client.request("POST", "/x", [(b"content-type", b"text/plain")], payload)
+        assert (response.status, response.streaming) == (200, False)
+        assert await response.read() == payload
+        response.close()
+    assert connections == 1
+    await client.aclose()
+    server.close()
+
+
+async def test_chunks_arrive_as_they_are_written() -> None:
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n" + _chunk(b"data: 1\n\n"))  # fmt: skip
+        await writer.drain()
+        await release.wait()
+        writer.write(_chunk(b"data: 2\n\n") + b"0\r\n\r\n")
+        await writer.drain()
+
+    server, port = await _serve(handler)
+    client = EngineClient("127.0.0.1", port)
+    response = await client.request("POST", "/s", body=b"{}")
+    assert response.streaming
+    chunks = response.stream(read_timeout=30)
+    assert await chunks.__anext__() == b"data: 1\n\n"  # before the server wrote the rest
+    release.set()
+    assert await _collect(chunks) == [b"data: 2\n\n"]
+    response.close()
+    await client.aclose()
+    server.close()
+
+
+async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
+    seen = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 2:  # the pooled connection: dropped without an answer
+            await reader.read(1)
+            writer.transport.abort()
+            return
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        await reader.read()  # keep the connection open (keep-alive)
+
+    server, port = await _serve(handler)
+    client = EngineClient("127.0.0.1", port)
+    first = await client.request("GET", "/")
+    assert await first.read() == b"ok"
+    first.close()
+    second = await client.request("GET", "/")  # the pooled one dies; a new one answers
+    assert await second.read() == b"ok"
+    second.close()
+    await client.aclose()
+    server.close()
+
+
+async def test_errors_are_translated() -> None:
+    client = EngineClient("127.0.0.1", free_port())
+    with pytest.raises(EngineUnavailable):
+        await client.request("GET", "/")
+
+    async def crash(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunk(b"a"))
+        await writer.drain()
+        writer.transport.abort()
+
+    server, port = await _serve(crash)
+    response = await EngineClient("127.0.0.1", port).request("GET", "/")
+    with pytest.raises(EngineCrashed):
+        await _collect(response.stream())
+    response.close()
+    server.close()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    server, port = await _serve(silent)
+    response = await EngineClient("127.0.0.1", port).request("GET", "/")
+    with pytest.raises(RequestTimeout):
+        await _collect(response.stream(read_timeout=0.2))
+    response.close()
+    server.close()
+
+
+async def test_body_until_close_is_complete() -> None:
+    async def http10(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b'HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{"a": 1}')
+        await writer.drain()
+        writer.close()
+
+    server, port = await _serve(http10)
+    response = await EngineClient("127.0.0.1", port).request("POST", "/predict", body=b"{}")
+    assert response.streaming
+    assert await response.read() == b'{"a": 1}'
+    response.close()
+    server.close()
