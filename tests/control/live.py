@@ -36,7 +36,7 @@ class LiveControlPlane:
         self.log = data_dir.parent / f"up-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> LiveControlPlane:
+    def start(self, timeout: float = 180.0) -> LiveControlPlane:
         argv = [*TRUSSD, "up", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from .conftest import FIXTURES
-from .live import LiveControlPlane, replica_pids
+from .live import REPO, TRUSSD, LiveControlPlane, replica_pids
 
 pytestmark = pytest.mark.e2e
 KEY = "tdk_e2e_admin"
@@ -70,6 +71,11 @@ def test_push_invoke_sleep_wake_and_bill_a_custom_truss(
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream).split() == ["x", "y"]
 
+    crashed = http.post("/models/echo/predict", json={"crash": True})
+    assert crashed.status_code == 502  # the replica died with the request: a clean error
+    assert "retry" in crashed.json()["hint"]
+    assert http.post("/models/echo/predict", json={"after": "crash"}).status_code == 200
+
     wait_for(
         lambda: (
             listed(plane)["echo"]["ready_replicas"] == 0
@@ -77,7 +83,7 @@ def test_push_invoke_sleep_wake_and_bill_a_custom_truss(
         ),
         "scale to zero",
     )
-    assert replica_pids() == [] or all(p not in replica_pids() for p in [answer.json()["pid"]])
+    assert answer.json()["pid"] not in replica_pids()
     woke = http.post("/models/echo/predict", json={"after": "sleep"})
     assert woke.status_code == 200
     assert woke.json()["pid"] != answer.json()["pid"]
@@ -162,3 +168,43 @@ def test_a_killed_control_plane_leaves_no_orphans_and_reconciles(tmp_path: Path)
     finally:
         second.stop()
     assert replica_pids() == [] or pid not in replica_pids()
+
+
+def test_push_wait_reports_a_failed_deployment(plane: LiveControlPlane) -> None:
+    result = plane.cli("push", str(FIXTURES / "control-broken"), "--wait", check=False)
+    assert result.returncode == 1
+    assert "weights are missing (on purpose)" in result.stdout  # the replica's own log line
+    assert "deployment failed" in result.stderr
+    shown = listed(plane)["broken"]
+    assert shown["status"] == "FAILED"
+    assert shown["ready_replicas"] == 0
+
+
+def test_keys_and_secrets_commands(plane: LiveControlPlane) -> None:
+    created = json.loads(plane.cli("keys", "create", "--tenant", "acme", "--json").stdout)
+    assert created["tenant"] == "acme"
+    assert created["key"].startswith("tdk_")
+    who = httpx.get(f"{plane.url}/v1/whoami", headers={"Authorization": f"Bearer {created['key']}"})
+    assert who.json()["tenant"] == "acme"
+    assert created["id"] in plane.cli("keys", "list").stdout
+    env = {**plane.env, "TRUSSD_API_KEY": created["key"]}
+    subprocess.run(
+        [*TRUSSD, "secrets", "set", "greeting"],
+        input="hello\n",
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    listed_secrets = subprocess.run(
+        [*TRUSSD, "secrets", "list"], env=env, cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+    assert listed_secrets.split() == ["greeting"]
+    plane.cli("keys", "revoke", created["id"])
+    assert (
+        httpx.get(
+            f"{plane.url}/v1/whoami", headers={"Authorization": f"Bearer {created['key']}"}
+        ).status_code
+        == 401
+    )

@@ -76,7 +76,11 @@ def test_crashed_replica_gives_a_clean_error_and_is_replaced(make_harness: Any) 
     assert after.json()["pid"] != first.json()["pid"]
     logs = h.client.get(f"/v1/deployments/{dep}/logs", headers=auth(ADMIN_KEY)).text
     assert "crashed (exit code 3)" in logs
-    assert "trussd_replica_crashes_total" in h.client.get("/metrics", headers=auth(ADMIN_KEY)).text
+    metrics = h.client.get("/metrics", headers=auth(ADMIN_KEY)).text
+    crashes = [
+        line for line in metrics.splitlines() if line.startswith("trussd_replica_crashes_total")
+    ]
+    assert [line.rsplit(" ", 1)[1] for line in crashes] == ["1.0"]  # the request was not re-sent
 
 
 def test_a_model_that_cannot_load_fails_its_deployment(make_harness: Any) -> None:

@@ -51,15 +51,24 @@ TRTLLM_ONLY_QUANTIZATION = frozenset(
 
 @dataclass(frozen=True)
 class Selection:
+    """The chosen backend and why. ``reason`` starts with ``auto:`` when the rule chose it
+    (``auto: A100:2, no trt_llm section``), else it says where the choice came from."""
+
     backend: str
     reason: str
-    #: True when ``backend: auto`` chose it (False: the config named it)
-    auto: bool = True
+
+    @property
+    def auto(self) -> bool:
+        return self.reason.startswith("auto: ")
 
     @property
     def summary(self) -> str:
         """``vllm (auto: A100:2, no trt_llm section)`` — what ``trussd validate`` prints."""
-        return f"{self.backend} ({'auto: ' if self.auto else ''}{self.reason})"
+        return f"{self.backend} ({self.reason})"
+
+
+def _auto(backend: str, reason: str) -> Selection:
+    return Selection(backend, f"auto: {reason}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ def _accelerator(spec: TrussSpec) -> str | None:
 
 def _gpu_choice(accel: str, quantization: str | None, installed: Installed) -> Selection:
     if quantization and quantization.lower() in TRTLLM_ONLY_QUANTIZATION:
-        return Selection("trtllm", f"{accel}, quantization {quantization} is TensorRT-LLM's")
+        return _auto("trtllm", f"{accel}, quantization {quantization} is TensorRT-LLM's")
     base = f"{accel}, no trt_llm section"
     for name, present in (
         ("vllm", installed.vllm_gpu),
@@ -103,25 +112,25 @@ def _gpu_choice(accel: str, quantization: str | None, installed: Installed) -> S
         ("trtllm", installed.trtllm),
     ):
         if present:
-            return Selection(name, f"{base}, {name} installed")
-    return Selection("vllm", base)
+            return _auto(name, f"{base}, {name} installed")
+    return _auto("vllm", base)
 
 
 def select_backend(spec: TrussSpec, installed: Installed | None = None) -> Selection:
     """The engine that serves ``spec`` (see the module docstring for the rule)."""
     if spec.kind is TrussKind.DOCKER_SERVER:
-        return Selection("docker_server", "docker_server section", auto=False)
+        return Selection("docker_server", "docker_server section")
     engine = spec.engine
     if engine is None:
         raise ValueError(f"{spec.root} is not an engine truss (kind {spec.kind.value})")
     if engine.backend.value != "auto":
-        return Selection(engine.backend.value, "set in config", auto=False)
+        return Selection(engine.backend.value, "set in config")
     if spec.config.trt_llm is not None:
-        return Selection("trtllm", "trt_llm section")
+        return _auto("trtllm", "trt_llm section")
     installed = installed if installed is not None else detect_installed()
     accel = _accelerator(spec)
     if accel is None:
         if installed.vllm_cpu:
-            return Selection("vllm", "no accelerator, CPU build of vLLM installed")
-        return Selection("transformers", "no accelerator, no CPU build of vLLM")
+            return _auto("vllm", "no accelerator, CPU build of vLLM installed")
+        return _auto("transformers", "no accelerator, no CPU build of vLLM")
     return _gpu_choice(accel, engine.quantization, installed)

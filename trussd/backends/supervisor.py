@@ -51,6 +51,8 @@ class RestartPolicy:
     #: READY for this long resets the backoff
     stable_after: float = 60.0
     health_interval: float = 5.0
+    #: seconds one health check may take (a hung engine fails it)
+    probe_timeout: float = 5.0
     #: consecutive failed health checks of a READY engine before it is restarted
     unhealthy_after: int = 3
     stop_grace: float = 10.0
@@ -156,7 +158,8 @@ class EngineSupervisor:
     async def _run(self) -> None:
         failed_starts = 0
         streak = 0
-        async with httpx.AsyncClient(base_url=self.plan.base_url, timeout=5.0) as probe:
+        timeout = self.policy.probe_timeout
+        async with httpx.AsyncClient(base_url=self.plan.base_url, timeout=timeout) as probe:
             while not self._stop.is_set():
                 self._set(EngineState.STARTING)
                 try:

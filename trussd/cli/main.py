@@ -24,8 +24,8 @@ COMMANDS: dict[str, str] = {
     "deployments": "trussd.cli.control_cmd:deployments",
     "usage": "trussd.cli.control_cmd:usage",
     "logs": "trussd.cli.control_cmd:logs",
-    "keys": "trussd.cli.control_cmd:keys",
-    "secrets": "trussd.cli.control_cmd:secrets",
+    "keys": "trussd.cli.keys_cmd:keys",
+    "secrets": "trussd.cli.keys_cmd:secrets",
 }
 
 

@@ -173,7 +173,7 @@ def _open_sqlite(path: Path) -> Store:
 
 def _open_postgres(url: str) -> Store:
     try:
-        import psycopg  # type: ignore[import-not-found]
+        import psycopg  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise ControlError(
             "a Postgres database URL needs the psycopg package",

@@ -22,7 +22,7 @@ _IDLE_MAX = 64
 
 
 class UpstreamClosed(Exception):
-    """The connection ended before a complete response. ``sent_nothing``: not one byte came back."""
+    """The connection ended before a complete response; ``received_nothing``: not one byte came."""
 
     def __init__(self, message: str, *, received_nothing: bool) -> None:
         super().__init__(message)
@@ -144,14 +144,12 @@ class UpstreamPool:
         payload = b"".join(head) + b"\r\n" + body
         while self._idle:
             conn = self._idle.pop()
-            try:
-                return await self._exchange(conn, payload)
-            except UpstreamClosed as exc:
-                # An idle keep-alive connection the replica had just closed: try another.
-                if not exc.received_nothing:
-                    raise
-            except OSError:
-                conn.close()
+            if conn.reader.at_eof() or conn.writer.is_closing():
+                conn.close()  # the replica closed it while idle: never send on it
+                continue
+            # Sent on a reused connection, a request is never sent again: the replica may have
+            # died of it, and a retry would kill the next one too. The caller gets a 502.
+            return await self._exchange(conn, payload)
         return await self._exchange(await self._connect(), payload)
 
     async def _exchange(self, conn: _Connection, payload: bytes) -> UpstreamResponse:

@@ -43,6 +43,11 @@ _PRELOAD = (
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
     "uvloop",
+    # engine trusses: the front that supervises the engine process
+    "trussd.server.engine_front",
+    "trussd.server.engine_proxy",
+    "trussd.backends.registry",
+    "trussd.backends.supervisor",
 )
 
 
@@ -88,7 +93,8 @@ def _child(request: dict[str, Any], parent_fds: Sequence[int]) -> None:
 def _serve_forever() -> None:
     _prctl(1, signal.SIGKILL)  # die with the control plane
     for module in _PRELOAD:
-        __import__(module)
+        with contextlib.suppress(ImportError):  # a module another version moved: fork anyway
+            __import__(module)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)

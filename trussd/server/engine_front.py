@@ -148,7 +148,7 @@ def _add_hooks(ctx: ServerContext, front: EngineFront) -> None:
 def attach_engine(app: FastAPI, ctx: ServerContext, spec: TrussSpec) -> EngineFront:
     """Wire the engine of ``spec`` into ``app``. Raises EngineNotInstalled / ConfigError now,
     at start, rather than on the first request."""
-    # httpx logs every request at INFO: one line per proxied request is noise and costs time.
+    # httpx logs every request at INFO: health checks and metric scrapes would fill the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     selection = select_backend(spec)
     backend = get_backend(selection.backend)

@@ -208,18 +208,20 @@ class ProxyEndpoint:
 
         async def start() -> tuple[Slot, EngineResponse]:
             slot = await gate.acquire()
+            proxy.running(1)  # from here the engine has the request
             try:
                 return slot, await proxy.send_upstream(self.method, path, content, headers)
             except BaseException:
+                proxy.running(-1)
                 slot.release()
                 raise
 
         def abandoned(outcome: tuple[Slot, EngineResponse]) -> None:
+            proxy.running(-1)
             outcome[0].release()
             outcome[1].close()
 
         slot, upstream = await run_until_disconnect(receive, start(), abandoned)
-        proxy.running(1)
         try:
             if upstream.streaming:
                 await self._stream(upstream, send, receive, stream)
@@ -276,19 +278,11 @@ class ProxyEndpoint:
 
         watcher = asyncio.ensure_future(wait_for_disconnect(receive))
         watcher.add_done_callback(on_disconnect)
-        observer = StreamObserver(proxy.metrics)
-        rename = proxy.rename
-        error: TrussdError | None = None
         # Asked-for streams get the streaming timeout between chunks; other bodies of unknown
         # length are bounded by the engine's health checks instead.
         timeout = proxy.ctx.streaming_read_timeout if stream else None
         try:
-            async for chunk in upstream.stream(timeout):
-                chunk = rename(chunk)
-                observer.chunk(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except TrussdError as exc:  # EngineCrashed, RequestTimeout
-            error = exc
+            error = await self._pump(upstream, send, timeout)
         except asyncio.CancelledError:
             if not gone:
                 raise
@@ -306,6 +300,21 @@ class ProxyEndpoint:
             if not sse:
                 return  # no final chunk: the connection closes, clients see an incomplete body
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(
+        self, upstream: EngineResponse, send: Send, timeout: float | None
+    ) -> TrussdError | None:
+        """Send each chunk as it arrives; the error that ended the stream early, if any."""
+        observer = StreamObserver(self.proxy.metrics)
+        rename = self.proxy.rename
+        try:
+            async for chunk in upstream.stream(timeout):
+                chunk = rename(chunk)
+                observer.chunk(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except TrussdError as exc:  # EngineCrashed, RequestTimeout
+            return exc
+        return None
 
     def _error_event(self, error: TrussdError) -> bytes:
         if self.openai:
