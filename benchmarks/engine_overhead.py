@@ -134,7 +134,7 @@ def start_trussd(
     argv = [sys.executable, "-m", "trussd.cli.main", "serve", str(root), "--port", str(port)]
     argv.append("--no-access-log")
     if profile is not None:
-        # cProfile writes the file when trussd exits normally (SIGTERM → graceful shutdown).
+        # cProfile writes the file when trussd exits (see ``stop``).
         argv[1:1] = ["-m", "cProfile", "-o", str(profile)]
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -152,8 +152,10 @@ def start_trussd(
     raise RuntimeError("trussd did not become ready")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
+def stop(proc: subprocess.Popen[bytes], profiled: bool = False) -> None:
+    # uvicorn re-raises the signal after its graceful shutdown: SIGINT becomes a
+    # KeyboardInterrupt, after which cProfile still writes its file; SIGTERM would not.
+    proc.send_signal(signal.SIGINT if profiled else signal.SIGTERM)
     try:
         proc.wait(timeout=90)
     except subprocess.TimeoutExpired:
@@ -342,7 +344,7 @@ def run_engine(
             extra = {"ignore_eos": True} if engine == "vllm" else {}
             results, ttfts = asyncio.run(measure(targets, args, extra, proc.pid))
         finally:
-            stop(proc)
+            stop(proc, profiled=profile is not None)
     return throughput_rows(engine, results, args.concurrency), ttft_row(engine, ttfts)
 
 

@@ -36,8 +36,8 @@ from __future__ import annotations
 __all__ = [
     "BuildError",
     "ConfigError",
-    "ControlError",
     "Conflict",
+    "ControlError",
     "EngineCrashed",
     "EngineError",
     "EngineNotInstalled",
@@ -118,7 +118,11 @@ class UserCodeError(ModelError):
 
 class InputError(TrussdError):
     def __init__(
-        self, message: str, *, errors: list[dict[str, object]] | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, object]] | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.errors = errors or []
@@ -155,8 +159,9 @@ class EngineCrashed(EngineError):
 
 
 class BuildError(TrussdError):
-    def __init__(self, message: str, *, step: str | None = None, log_tail: str = "",
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, step: str | None = None, log_tail: str = "", hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.step = step
         self.log_tail = log_tail

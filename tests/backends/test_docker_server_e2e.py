@@ -141,3 +141,17 @@ def wait_metric(url: str, line: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"/metrics never showed {line!r}")
+
+
+def test_client_leaving_mid_stream_frees_its_slot(served: Served) -> None:
+    chat = {"model": "fake-server", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 400, "stream": True}  # fmt: skip
+    with httpx.stream("POST", f"{served.url}/v1/chat/completions", json=chat, timeout=30) as r:
+        for i, _line in enumerate(r.iter_lines()):
+            if i == 4:
+                break  # leaving the block closes the connection mid-stream
+    wait_metric(served.url, "trussd_engine_requests_running 0.0")
+    wait_metric(served.url, "trussd_requests_in_flight 0.0")
+    body = {"model": "fake-server", "prompt": "x", "max_tokens": 2}
+    again = httpx.post(f"{served.url}/v1/completions", json=body)
+    assert again.status_code == 200

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends.helpers import alive, fake_plan, free_port, read_pids, wait_dead
+from trussd.backends.base import LaunchPlan
 from trussd.backends.state import EngineState, IllegalTransition, check_transition
 from trussd.backends.supervisor import EngineSupervisor, RestartPolicy
 
@@ -116,6 +117,19 @@ async def test_hung_engine_is_restarted() -> None:
         assert "failed 2 health checks" in (sup.last_error or "")
         await sup.wait_for(EngineState.READY, timeout=30)
         assert wait_dead([hung]) == []
+    finally:
+        await sup.stop()
+
+
+@pytest.mark.e2e
+async def test_missing_command_fails_with_its_reason() -> None:
+    plan = LaunchPlan(argv=("/nonexistent/engine", "serve"), port=free_port())
+    sup = EngineSupervisor(plan, name="missing", policy=FAST)
+    sup.start()
+    try:
+        await sup.wait_for(EngineState.FAILED, timeout=30)
+        assert "exited with status 127" in (sup.last_error or "")
+        assert "cannot start /nonexistent/engine" in (sup.last_error or "")
     finally:
         await sup.stop()
 

@@ -197,3 +197,23 @@ async def test_request_id_reaches_logs_made_inside_sync_predict(
     assert response.status_code == 200
     records = [r for r in caplog.records if r.name == "fixture.log"]
     assert [getattr(r, "request_id", None) for r in records] == ["rid-7"]
+
+
+def test_request_id_prefix_differs_in_a_forked_child() -> None:
+    import os
+    import warnings
+
+    from trussd.server import middleware
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # newer Pythons warn about fork() with threads alive
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # child
+        os.write(write, middleware._new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child_id[:10] != middleware._new_request_id()[:10]

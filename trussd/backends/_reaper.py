@@ -78,7 +78,11 @@ def main(argv: list[str]) -> int:
     _set_pdeathsig(signal.SIGTERM)
     if os.getppid() != int(parent):  # trussd died before the line above took effect
         return 1
-    engine = subprocess.Popen(command, process_group=0, preexec_fn=_engine_preexec)
+    try:
+        engine = subprocess.Popen(command, process_group=0, preexec_fn=_engine_preexec)
+    except OSError as exc:
+        print(f"cannot start {command[0]}: {exc}", file=sys.stderr, flush=True)
+        return 127
 
     def on_signal(signum: int, frame: object) -> None:
         raise _Stop

@@ -191,9 +191,10 @@ class StreamObserver:
 
     __slots__ = ("_first_seen", "_itl", "_last", "_metrics", "_start", "_tokens", "_ttft")
 
-    def __init__(self, metrics: EngineMetrics) -> None:
+    def __init__(self, metrics: EngineMetrics, start: float | None = None) -> None:
+        """``start``: ``time.perf_counter()`` when the request went to the engine."""
         self._metrics = metrics
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() if start is None else start
         self._last = 0.0
         self._first_seen = False
         self._ttft = metrics.measures(TTFT)

@@ -182,6 +182,7 @@ class EngineSupervisor:
                 await self._terminate(proc)
                 if self._stop.is_set():
                     return
+                await self._drain_logs()
                 error = self._describe(outcome, proc)
                 if failed_starts >= self.policy.max_failed_starts:
                     self._set(
@@ -196,6 +197,12 @@ class EngineSupervisor:
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _drain_logs(self) -> None:
+        """Let the log pump read the engine's last words (they explain the failure)."""
+        if self._pump_task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._pump_task), 2.0)
 
     def _describe(self, outcome: str, proc: asyncio.subprocess.Process) -> str:
         tail = " | ".join(list(self.log_tail)[-3:])

@@ -12,6 +12,7 @@ import click
 __all__ = ["predict"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_REMOTE = "http://127.0.0.1:8000"  # the control plane of `trussd up`
 
 
 def _predict_url(url: str) -> str:
@@ -19,6 +20,21 @@ def _predict_url(url: str) -> str:
     if parts.path in ("", "/"):
         return url.rstrip("/") + "/predict"
     return url
+
+
+def target(
+    url: str | None, model: str | None, remote: str | None, api_key: str | None
+) -> tuple[str, dict[str, str]]:
+    """(URL to POST, extra headers): a model server directly, or a pushed model through the
+    control plane (``/models/<model>/predict`` with the API key)."""
+    if model is None:
+        return _predict_url(url or DEFAULT_URL), {}
+    if url is not None:
+        raise click.UsageError("give either --url (a model server) or --model (a pushed model)")
+    if not api_key:
+        raise click.UsageError("--model needs an API key: pass --api-key or set TRUSSD_API_KEY")
+    base = (remote or DEFAULT_REMOTE).rstrip("/")
+    return f"{base}/models/{model}/predict", {"authorization": f"Api-Key {api_key}"}
 
 
 def _body(data: str | None, file: Path | None) -> bytes:
@@ -45,31 +61,40 @@ def _body(data: str | None, file: Path | None) -> bytes:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="File with JSON input.",
 )
-@click.option(
-    "--url", default=DEFAULT_URL, show_default=True, help="Server URL, or a full route URL."
-)
+@click.option("--url", default=None, help=f"Model server or full route URL [{DEFAULT_URL}].")
+@click.option("--model", default=None, help="A pushed model's name: call it via the control plane.")
+@click.option("--remote", envvar="TRUSSD_REMOTE", default=None, help="Control plane URL (--model).")
+@click.option("--api-key", envvar="TRUSSD_API_KEY", default=None, help="API key (--model).")
 @click.option("--sse", is_flag=True, help="Ask for Server-Sent Events (Accept: text/event-stream).")
-@click.option(
-    "--timeout",
-    type=float,
-    default=None,
-    help="Seconds to wait for each chunk (default: no limit).",
-)
+@click.option("--timeout", type=float, default=None, help="Seconds to wait for each chunk.")
 def predict(
-    data: str | None, file: Path | None, url: str, sse: bool, timeout: float | None
+    data: str | None,
+    file: Path | None,
+    url: str | None,
+    model: str | None,
+    remote: str | None,
+    api_key: str | None,
+    sse: bool,
+    timeout: float | None,
 ) -> None:
     """POST JSON to a model server's predict route and print the answer, streaming."""
-    import httpx
-
     body = _body(data, file)
-    headers = {"content-type": "application/json"}
+    where, headers = target(url, model, remote, api_key)
+    headers["content-type"] = "application/json"
     if sse:
         headers["accept"] = "text/event-stream"
-    target = _predict_url(url)
+    _stream_to_stdout(where, body, headers, timeout)
+
+
+def _stream_to_stdout(
+    where: str, body: bytes, headers: dict[str, str], timeout: float | None
+) -> None:
+    import httpx
+
     out = sys.stdout.buffer
     try:
         with httpx.stream(
-            "POST", target, content=body, headers=headers, timeout=httpx.Timeout(10.0, read=timeout)
+            "POST", where, content=body, headers=headers, timeout=httpx.Timeout(10.0, read=timeout)
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -83,5 +108,5 @@ def predict(
             if not ended_with_newline and out.isatty():
                 out.write(b"\n")
     except httpx.HTTPError as exc:
-        click.echo(f"error: {type(exc).__name__} talking to {target}: {exc}", err=True)
+        click.echo(f"error: {type(exc).__name__} talking to {where}: {exc}", err=True)
         sys.exit(1)

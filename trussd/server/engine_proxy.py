@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -171,7 +172,7 @@ def _openai_envelope(status: int, body: bytes) -> bytes:
 class ProxyEndpoint:
     """An ASGI endpoint that forwards to ``upstream`` on the engine.
 
-    ``to_upstream(body) -> path`` picks the path per request (``/predict`` chooses chat or
+    ``upstream_path(body)`` picks the path per request (``PredictEndpoint`` chooses chat or
     completions); ``openai`` selects the error envelope; ``json_body`` False forwards the
     body untouched (a docker_server's predict).
     """
@@ -206,9 +207,13 @@ class ProxyEndpoint:
         headers = _headers_for_engine(scope, content)
         gate = proxy.ctx.gate
 
+        sent = 0.0
+
         async def start() -> tuple[Slot, EngineResponse]:
+            nonlocal sent
             slot = await gate.acquire()
             proxy.running(1)  # from here the engine has the request
+            sent = time.perf_counter()
             try:
                 return slot, await proxy.send_upstream(self.method, path, content, headers)
             except BaseException:
@@ -224,7 +229,7 @@ class ProxyEndpoint:
         slot, upstream = await run_until_disconnect(receive, start(), abandoned)
         try:
             if upstream.streaming:
-                await self._stream(upstream, send, receive, stream)
+                await self._stream(upstream, send, receive, stream, sent)
             else:
                 await self._whole(upstream, send, receive)
         finally:
@@ -254,7 +259,7 @@ class ProxyEndpoint:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _stream(
-        self, upstream: EngineResponse, send: Send, receive: Receive, stream: bool
+        self, upstream: EngineResponse, send: Send, receive: Receive, stream: bool, sent: float
     ) -> None:
         proxy = self.proxy
         content_type = upstream.headers.get(b"content-type", b"text/event-stream")
@@ -282,7 +287,7 @@ class ProxyEndpoint:
         # length are bounded by the engine's health checks instead.
         timeout = proxy.ctx.streaming_read_timeout if stream else None
         try:
-            error = await self._pump(upstream, send, timeout)
+            error = await self._pump(upstream, send, timeout, sent)
         except asyncio.CancelledError:
             if not gone:
                 raise
@@ -302,10 +307,10 @@ class ProxyEndpoint:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _pump(
-        self, upstream: EngineResponse, send: Send, timeout: float | None
+        self, upstream: EngineResponse, send: Send, timeout: float | None, sent: float
     ) -> TrussdError | None:
         """Send each chunk as it arrives; the error that ended the stream early, if any."""
-        observer = StreamObserver(self.proxy.metrics)
+        observer = StreamObserver(self.proxy.metrics, sent)
         rename = self.proxy.rename
         try:
             async for chunk in upstream.stream(timeout):

@@ -42,9 +42,19 @@ def _scan_headers(scope: Scope) -> tuple[str | None, int | None]:
     return request_id, length
 
 
-# Request ids: a random per-process prefix and a counter (unique across replicas, no syscall).
+# Request ids: a random per-process prefix and a counter (unique across replicas, no syscall
+# per request). Reseeded after fork: the control plane forks replicas from a preloaded zygote.
 _ID_PREFIX = os.urandom(5).hex()
 _ids = itertools.count(1)
+
+
+def _reseed() -> None:
+    global _ID_PREFIX, _ids
+    _ID_PREFIX = os.urandom(5).hex()
+    _ids = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def _new_request_id() -> str:
