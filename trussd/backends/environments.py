@@ -51,9 +51,21 @@ def _normalise(name: str) -> str:
 def _site_packages(python: Path) -> list[Path]:
     # A venv's interpreter is a symlink into the base Python: do not resolve it.
     prefix = python.parent.parent
-    return sorted(prefix.glob("lib/python3*/site-packages")) + sorted(
-        prefix.glob("lib64/python3*/site-packages")
-    )
+    prefixes = [prefix]
+    if prefix == Path("/usr"):
+        # Debian's system Python (the engines' official images) installs pip packages under
+        # /usr/local and its own under /usr/lib/python3/dist-packages.
+        prefixes.append(Path("/usr/local"))
+    found: list[Path] = []
+    for root in prefixes:
+        for pattern in (
+            "lib/python3*/site-packages",
+            "lib64/python3*/site-packages",
+            "lib/python3*/dist-packages",
+            "lib/python3/dist-packages",
+        ):
+            found.extend(sorted(root.glob(pattern)))
+    return list(dict.fromkeys(found))
 
 
 def _external_distributions(python: Path, wanted: tuple[str, ...]) -> dict[str, str]:
