@@ -10,10 +10,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-system setup-vllm setup-sglang base-image demo test test-fast lint typecheck clean
 
-# System packages: buildah/podman/debootstrap build and run OCI images without a Docker engine.
+# System packages: buildah/podman/debootstrap build and run OCI images without a Docker engine;
+# wrk drives the server benchmark.
+SYSTEM_PACKAGES := buildah podman debootstrap wrk
 setup-system:
-	@command -v buildah >/dev/null && command -v debootstrap >/dev/null && command -v podman >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman debootstrap >/dev/null)
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(BIN)/trussd: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
