@@ -119,3 +119,13 @@ async def test_shutdown_moves_the_model_to_stopped() -> None:
         wrapper = app.state.ctx.model
     assert wrapper.state.value == "STOPPED"
     await asyncio.sleep(0)
+
+
+def test_a_requirement_clashing_with_the_server_is_logged_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    create_app(load_truss(FIXTURES / "image-secrets"), ServerSettings(secrets_dir=None))
+    clashes = [r.getMessage() for r in caplog.records if "dependency clash" in r.getMessage()]
+    assert len(clashes) == 1
+    assert "`pydantic`: the truss wants <2" in clashes[0]

@@ -13,7 +13,9 @@ For adapter authors (the rest of ``trussd.backends`` builds on these):
   ``/predict`` is forwarded.
 - ``LaunchPlan.env`` is added on top of trussd's environment and ``environment_variables``.
 - ``argv[0]`` should be an interpreter from ``environments.find_engine_environment`` (engines
-  may live in their own venv: ``TRUSSD_<NAME>_PYTHON``), never a bare command on PATH.
+  may live in their own venv: ``TRUSSD_<NAME>_PYTHON``), never a bare command on PATH;
+  ``EnvironmentAdapter`` does that lookup, the install guard and ``run_parser`` (the engine's
+  own argument parser on a command line) for an adapter that sets ``module``/``distributions``.
 - ``flags.render_flags`` turns ``engine.args`` into command-line flags.
 - ``metric_names`` maps an engine's Prometheus family name (as the text parser reports it:
   counters without ``_total``) to a name from ``metrics.NORMALISED``.
@@ -29,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from trussd.backends.environments import EngineEnvironment, find_engine_environment
+from trussd.backends.flags import ArgCheck, parse_check_output, probe
 from trussd.config.spec import TrussSpec
 from trussd.errors import EngineNotInstalled
 
-__all__ = ["Backend", "EngineAdapter", "LaunchPlan"]
+__all__ = ["Backend", "EngineAdapter", "EnvironmentAdapter", "LaunchPlan"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,31 @@ class EngineAdapter:
         if plan.served_model_name and "model" in body:
             return {**body, "model": plan.served_model_name}
         return body
+
+
+class EnvironmentAdapter(EngineAdapter):
+    """An engine run from its own interpreter: installed when ``find_engine_environment``
+    finds ``module`` (with one of ``distributions``) there."""
+
+    distributions: ClassVar[tuple[str, ...]] = ()
+
+    def environment(self) -> EngineEnvironment | None:
+        return find_engine_environment(self.name, self.module or self.name, self.distributions)
+
+    def is_installed(self) -> bool:
+        return self.environment() is not None
+
+    def require_environment(self) -> EngineEnvironment:
+        """The engine's environment, or EngineNotInstalled with the install hint."""
+        env = self.environment()
+        if env is None:
+            raise EngineNotInstalled(
+                f"engine `{self.name}` is not installed", hint=self.install_hint
+            )
+        return env
+
+    def run_parser(self, script: str, argv: list[str], timeout: float) -> ArgCheck:
+        """``script`` (the engine's own argument parser) on ``argv``, in the engine's
+        interpreter."""
+        env = self.require_environment()
+        return parse_check_output(probe(Path(env.python), script, argv, timeout=timeout), argv)

@@ -17,6 +17,8 @@ underscores; the user may write either. Flags trussd itself must control (the en
 port and model) are refused in ``args`` with a ConfigError.
 
 ``render_flags`` is the one-call form for a plain mapping (dashes, false omitted).
+``set_typed_flags`` sets the typed ``engine:`` fields vLLM and SGLang share (dtype, context
+length, tensor parallelism, quantization, memory fraction) under each engine's names.
 
 ``probe`` runs a small script in an engine's own interpreter (``environments`` finds it), e.g.
 the engine's argument parser on a command line, and returns its exit code and output: the
@@ -34,6 +36,7 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
+from trussd.config.sections import EngineConfig
 from trussd.errors import ConfigError, EngineError
 
 __all__ = [
@@ -42,10 +45,12 @@ __all__ = [
     "FlagSet",
     "FlagStyle",
     "ProbeResult",
+    "TypedFlagNames",
     "flag_name",
     "parse_check_output",
     "probe",
     "render_flags",
+    "set_typed_flags",
 ]
 
 
@@ -119,6 +124,27 @@ class FlagSet:
     def _negated(self, name: str) -> str:
         sep = "-" if self.style is FlagStyle.DASH else "_"
         return f"--no{sep}{name[2:]}"
+
+
+@dataclass(frozen=True)
+class TypedFlagNames:
+    """How an engine spells the flags of the typed ``engine:`` fields it shares with others."""
+
+    max_model_len: str
+    tensor_parallel_size: str
+    gpu_memory_utilization: str
+
+
+def set_typed_flags(flags: FlagSet, engine: EngineConfig, names: TypedFlagNames) -> None:
+    """dtype (unless auto), context length, tensor parallelism (unless 1), quantization and
+    the memory fraction, in that order; an unset field sets no flag."""
+    if engine.dtype != "auto":
+        flags.set("dtype", engine.dtype)
+    flags.set(names.max_model_len, engine.max_model_len)
+    if engine.tensor_parallel_size != 1:
+        flags.set(names.tensor_parallel_size, engine.tensor_parallel_size)
+    flags.set("quantization", engine.quantization)
+    flags.set(names.gpu_memory_utilization, engine.gpu_memory_utilization)
 
 
 def render_flags(

@@ -24,18 +24,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from trussd.backends.base import EngineAdapter, LaunchPlan
-from trussd.backends.environments import EngineEnvironment, find_engine_environment
+from trussd.backends.base import EnvironmentAdapter, LaunchPlan
 from trussd.backends.flags import (
     ArgCheck,
     FalseStyle,
     FlagSet,
     FlagStyle,
-    parse_check_output,
-    probe,
+    TypedFlagNames,
+    set_typed_flags,
 )
 from trussd.config.spec import TrussSpec
-from trussd.errors import ConfigError, EngineNotInstalled
+from trussd.errors import ConfigError
 
 __all__ = ["CHECK_SCRIPT", "SglangBackend"]
 
@@ -65,25 +64,21 @@ _METRICS: dict[str, str] = {
 }
 
 
-class SglangBackend(EngineAdapter):
+_TYPED = TypedFlagNames("context-length", "tp-size", "mem-fraction-static")
+
+
+class SglangBackend(EnvironmentAdapter):
     name: ClassVar[str] = "sglang"
     module: ClassVar[str | None] = "sglang"
+    distributions: ClassVar[tuple[str, ...]] = ("sglang",)
     install_hint: ClassVar[str] = (
         "SGLang serves on NVIDIA/AMD GPUs: give it its own environment "
         "(`python -m venv V && V/bin/pip install 'sglang[all]'`) and set "
         "TRUSSD_SGLANG_PYTHON=V/bin/python; `make setup-sglang` installs only its argument parser"
     )
 
-    def environment(self) -> EngineEnvironment | None:
-        return find_engine_environment(self.name, "sglang", ("sglang",))
-
-    def is_installed(self) -> bool:
-        return self.environment() is not None
-
     def plan(self, spec: TrussSpec, port: int) -> LaunchPlan:
-        env = self.environment()
-        if env is None:
-            raise EngineNotInstalled("engine `sglang` is not installed", hint=self.install_hint)
+        env = self.require_environment()
         model = spec.engine_model_path() or ""
         return LaunchPlan(
             argv=(env.python, "-m", _MODULE, *self.flags(spec, port)),
@@ -107,13 +102,7 @@ class SglangBackend(EngineAdapter):
         flags.set("host", "127.0.0.1")
         flags.set("port", port)
         flags.set("enable-metrics", True)
-        if engine.dtype != "auto":
-            flags.set("dtype", engine.dtype)
-        flags.set("context-length", engine.max_model_len)
-        if engine.tensor_parallel_size != 1:
-            flags.set("tp-size", engine.tensor_parallel_size)
-        flags.set("quantization", engine.quantization)
-        flags.set("mem-fraction-static", engine.gpu_memory_utilization)
+        set_typed_flags(flags, engine, _TYPED)
         if engine.enable_prefix_caching is False:
             flags.set("disable-radix-cache", True)  # the radix (prefix) cache is on by default
         flags.update_from_args(engine.args)
@@ -121,13 +110,7 @@ class SglangBackend(EngineAdapter):
 
     def check_args(self, spec: TrussSpec, port: int = 30000, timeout: float = 180.0) -> ArgCheck:
         """SGLang's own ServerArgs parser on the flags this truss would launch with."""
-        env = self.environment()
-        if env is None:
-            raise EngineNotInstalled("engine `sglang` is not installed", hint=self.install_hint)
-        argv = self.flags(spec, port)
-        return parse_check_output(
-            probe(Path(env.python), CHECK_SCRIPT, argv, timeout=timeout), argv
-        )
+        return self.run_parser(CHECK_SCRIPT, self.flags(spec, port), timeout)
 
     def metric_names(self) -> Mapping[str, str]:
         return _METRICS

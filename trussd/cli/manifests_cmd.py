@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from trussd.errors import ConfigError, ManifestError
+
+if TYPE_CHECKING:
+    from trussd.deploy.k8s.render import Manifests
 
 __all__ = ["manifests"]
 
@@ -68,7 +72,7 @@ def manifests(
     """
     # Imported here: `trussd --help` should not pay for kubernetes-validate and jsonschema.
     from trussd.config import load_truss
-    from trussd.deploy.k8s import ManifestOptions, ScaleToZero, render_manifests, server_side_apply
+    from trussd.deploy.k8s import ManifestOptions, ScaleToZero, render_manifests
 
     try:
         spec = load_truss(truss_dir)
@@ -81,26 +85,34 @@ def manifests(
             gpu_products=gpu_products,
             kube_version=kube_version,
         )
-        rendered = render_manifests(spec, options)
-        for warning in rendered.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        if check:
-            report = rendered.check(crd_dir.resolve() if crd_dir else None)
-            click.echo(report.render(), err=True)
-            if not report.ok:
-                sys.exit(1)
-        if apply and out is None:
-            raise click.UsageError("--apply needs --out DIR (the files that are applied)")
-        if out is None:
-            click.echo(rendered.to_yaml(), nl=False)
-            return
-        for path in rendered.write(out):
-            click.echo(str(path))
-        if apply:
-            click.echo(server_side_apply(out), nl=False)
+        _emit(render_manifests(spec, options), crd_dir, check, out, apply)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
     except ManifestError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def _emit(
+    rendered: Manifests, crd_dir: Path | None, check: bool, out: Path | None, apply: bool
+) -> None:
+    """Warnings and the check report to stderr; the YAML to stdout, or files into ``out``."""
+    from trussd.deploy.k8s import server_side_apply
+
+    for warning in rendered.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if check:
+        report = rendered.check(crd_dir.resolve() if crd_dir else None)
+        click.echo(report.render(), err=True)
+        if not report.ok:
+            sys.exit(1)
+    if apply and out is None:
+        raise click.UsageError("--apply needs --out DIR (the files that are applied)")
+    if out is None:
+        click.echo(rendered.to_yaml(), nl=False)
+        return
+    for path in rendered.write(out):
+        click.echo(str(path))
+    if apply:
+        click.echo(server_side_apply(out), nl=False)

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from trussd.errors import ConfigError, TrussdError
-
 __all__ = ["serve"]
 
 
@@ -32,9 +30,7 @@ def serve(
     access_log: bool | None,
 ) -> None:
     """Serve the truss in TRUSS_DIR (no container)."""
-    from trussd.config import load_truss
-    from trussd.server.serve import run_server
-    from trussd.server.settings import ServerSettings
+    from trussd.server.entry import serve_truss
 
     overrides: dict[str, object] = {}
     if predict_concurrency is not None:
@@ -43,17 +39,6 @@ def serve(
         overrides["json_logs"] = json_logs
     if access_log is not None:
         overrides["access_log"] = access_log
-    try:
-        spec = load_truss(truss_dir)
-        run_server(spec, host, port, ServerSettings.model_validate(overrides))
-    except ConfigError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        for diagnostic in exc.diagnostics:
-            render = getattr(diagnostic, "render", None)
-            click.echo(f"  {render() if callable(render) else diagnostic}", err=True)
-        sys.exit(1)
-    except TrussdError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        if exc.hint:
-            click.echo(f"  fix: {exc.hint}", err=True)
-        sys.exit(1)
+    code = serve_truss(truss_dir, host, port, overrides)
+    if code:
+        sys.exit(code)

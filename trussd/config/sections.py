@@ -11,9 +11,15 @@ from pydantic import Field, field_validator, model_validator
 from trussd.config.base import ConfigModel
 from trussd.config.problems import FieldProblem
 
-__all__ = ["DeploymentConfig", "EngineBackend", "EngineConfig", "Isolation"]
+__all__ = ["DeploymentConfig", "EngineBackend", "EngineConfig", "Isolation", "is_dns_label"]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def is_dns_label(name: str) -> bool:
+    """A Kubernetes DNS label (a tenant's name is one): lower-case letters, digits and `-`,
+    at most 63 characters, starting and ending with a letter or digit."""
+    return _DNS_LABEL.fullmatch(name) is not None
 
 
 class EngineBackend(enum.StrEnum):
@@ -122,7 +128,7 @@ class DeploymentConfig(ConfigModel):
     @field_validator("tenant")
     @classmethod
     def _tenant(cls, value: str) -> str:
-        if not _DNS_LABEL.fullmatch(value):
+        if not is_dns_label(value):
             raise ValueError(
                 f"tenant `{value}` must be a DNS label: lower-case letters, digits and `-`, "
                 "at most 63 characters, e.g. `acme-ml`"

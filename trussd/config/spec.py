@@ -58,6 +58,17 @@ class TrussSpec(BaseModel):
             return self.engine.served_model_name
         return self.model_name
 
+    @property
+    def startup_seconds(self) -> int:
+        """How long a replica may take to load: health_checks, else the engine's, else the
+        deployment's cold start."""
+        configured = self.config.runtime.health_checks.startup_threshold_seconds
+        if configured:
+            return configured
+        if self.engine is not None:
+            return self.engine.startup_timeout_seconds
+        return self.deployment.cold_start_timeout_seconds
+
     def engine_model_path(self) -> str | None:
         """The engine's ``model``: a local path resolved against the truss, else as written."""
         if self.engine is None:

@@ -20,8 +20,8 @@ from typing import Any
 from starlette.types import Receive, Send
 
 from trussd.control.replica import Replica
-from trussd.control.upstream import UpstreamClosed, UpstreamResponse
 from trussd.errors import EngineCrashed, EngineUnavailable
+from trussd.server.upstream import UpstreamResponse
 
 __all__ = ["DROP_REQUEST_HEADERS", "ReplicaRefused", "relay", "send_request"]
 
@@ -63,12 +63,12 @@ async def send_request(
     assert replica.upstream is not None
     try:
         return await replica.upstream.request(method, target, headers, body)
-    except UpstreamClosed as exc:
+    except EngineCrashed as exc:
         raise EngineCrashed(
             f"replica {replica.id} failed while serving the request",
             hint="the replica is being replaced; retry the request",
         ) from exc
-    except OSError as exc:
+    except EngineUnavailable as exc:
         raise ReplicaRefused(f"replica {replica.id} refused the connection") from exc
 
 
@@ -76,17 +76,19 @@ async def relay(response: UpstreamResponse, replica: Replica, receive: Receive, 
     headers = [(k, v) for k, v in response.headers if k not in _DROP_RESPONSE]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if not response.streaming:
-        body = b"".join([chunk async for chunk in response.chunks()])
-        response.close()
+        try:
+            body = await response.read()
+        finally:
+            response.close()
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     sse = any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers)
     gone = asyncio.Event()
     watcher = asyncio.create_task(_watch_disconnect(receive, gone, response))
     try:
-        async for chunk in response.chunks():
+        async for chunk in response.stream():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except (UpstreamClosed, OSError) as exc:
+    except EngineCrashed as exc:
         if gone.is_set():
             return
         if not sse:

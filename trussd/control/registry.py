@@ -103,6 +103,14 @@ def new_deployment_id() -> str:
     return "d" + secrets.token_hex(5)
 
 
+def _next_version(store: Store, tenant: str, model: str) -> int:
+    row = store.one(
+        "SELECT COALESCE(MAX(version), 0) AS v FROM deployments WHERE tenant = ? AND model = ?",
+        (tenant, model),
+    )
+    return int(row["v"] if row else 0) + 1
+
+
 def create_deployment(
     store: Store,
     *,
@@ -126,11 +134,7 @@ def create_deployment(
             " ON CONFLICT (tenant, name) DO NOTHING",
             (tenant, spec.model_name, now),
         )
-        row = store.one(
-            "SELECT COALESCE(MAX(version), 0) AS v FROM deployments WHERE tenant = ? AND model = ?",
-            (tenant, spec.model_name),
-        )
-        version = int(row["v"] if row else 0) + 1
+        version = _next_version(store, tenant, spec.model_name)
         store.execute(
             "INSERT INTO deployments (id, tenant, model, version, blob, truss_dir, kind,"
             " instance_type, settings, status, created_at)"

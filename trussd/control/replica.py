@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from trussd.control.logs import DeploymentLog
-from trussd.control.upstream import UpstreamPool
+from trussd.server.upstream import UpstreamClient
 
 if TYPE_CHECKING:
     from trussd.control.zygote import Zygote
@@ -150,7 +150,7 @@ class Replica:
     process: ProcessHandle | None = None
     timings: ReplicaTimings = field(default_factory=ReplicaTimings)
     exit_code: int | None = None
-    upstream: UpstreamPool | None = None
+    upstream: UpstreamClient | None = None
 
     @property
     def base_url(self) -> str:
@@ -190,7 +190,10 @@ class Replica:
             finally:
                 os.close(fd)
         self.timings.spawned = time.monotonic()
-        self.upstream = UpstreamPool("127.0.0.1", self.port)
+        # Never resent: a request a replica died of would kill the next replica too.
+        self.upstream = UpstreamClient(
+            "127.0.0.1", self.port, name=f"replica {self.id}", resend_unanswered=False, max_idle=64
+        )
 
     async def wait_ready(self, client: httpx.AsyncClient, timeout: float) -> str | None:
         """Poll liveness then readiness until 200; returns None when ready, else why not."""

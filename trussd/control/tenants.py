@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import time
 
+from trussd.config.sections import is_dns_label
 from trussd.control.store import Store
 from trussd.errors import InputError
 
 __all__ = ["DEFAULT_TENANT", "check_tenant_name", "ensure_tenant", "list_tenants"]
 
 DEFAULT_TENANT = "default"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def check_tenant_name(name: str) -> str:
-    if not _DNS_LABEL.fullmatch(name):
+    if not is_dns_label(name):
         raise InputError(
             f"tenant `{name}` is not a DNS label",
             hint="use lower-case letters, digits and `-`, e.g. `acme-ml`",

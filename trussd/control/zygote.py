@@ -3,8 +3,9 @@
 Most of a `trussd serve` cold start is Python importing the server (FastAPI, pydantic models,
 uvicorn): about a second on these machines, more under load. The zygote imports all of that
 once, when the control plane starts, then waits. Each replica is a ``fork()`` of it that runs
-the ``serve`` command directly, so only the model's own work (its imports and ``load()``, or an
-engine's start) is left between a request at zero replicas and the first byte.
+what ``trussd serve`` runs (``trussd.server.entry``, same argv) directly, so only the model's
+own work (its imports and ``load()``, or an engine's start) is left between a request at zero
+replicas and the first byte.
 
 The zygote speaks JSON lines on its stdin/stdout:
 
@@ -35,7 +36,7 @@ from typing import Any
 __all__ = ["Zygote", "ZygoteProcess"]
 
 _PRELOAD = (
-    "trussd.cli.serve_cmd",
+    "trussd.server.entry",
     "trussd.server.serve",
     "trussd.server.app",
     "trussd.config",
@@ -77,10 +78,9 @@ def _child(request: dict[str, Any], parent_fds: Sequence[int]) -> None:
         os.dup2(log, 1)
         os.dup2(log, 2)
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        from trussd.cli.serve_cmd import serve
+        from trussd.server.entry import serve_argv
 
-        serve.main(args=list(request["argv"]), prog_name="trussd serve", standalone_mode=True)
-        code = 0
+        code = serve_argv(request["argv"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:  # anything else: say it in the replica's log

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from trussd.config.spec import TrussKind, TrussSpec
 from trussd.errors import TrussdError
-from trussd.model_wrapper.dependency_check import find_conflicts
+from trussd.model_wrapper.dependency_check import find_clashes
 from trussd.model_wrapper.wrapper import ModelWrapper
 from trussd.server.context import ServerContext
 from trussd.server.disconnect import ClientDisconnected
@@ -67,8 +67,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _warn_conflicts(spec: TrussSpec) -> None:
-    for conflict in find_conflicts(spec.requirements):
-        logger.warning("dependency clash: %s", conflict.describe())
+    for clash in find_clashes(spec.requirements):
+        logger.warning("dependency clash: %s", clash.render())
 
 
 def create_app(spec: TrussSpec, settings: ServerSettings | None = None) -> FastAPI:

@@ -1,7 +1,7 @@
 """The hot path of an engine truss: one request in, the same request to the engine, its answer out.
 
 Pure ASGI endpoints (no FastAPI request parsing, no response buffering) over one shared
-keep-alive ``EngineClient`` (``engine_client``):
+keep-alive ``UpstreamClient`` (``upstream``):
 
 - the body is parsed once to map ``model`` (public name → the engine's) and adapt it for
   the engine; names in the answer are mapped back with a byte replace per chunk;
@@ -39,9 +39,9 @@ from trussd.server.disconnect import (
     run_until_disconnect,
     wait_for_disconnect,
 )
-from trussd.server.engine_client import EngineClient, EngineResponse
 from trussd.server.errors import log_exception, openai_error_body
 from trussd.server.gate import Slot
+from trussd.server.upstream import UpstreamClient, UpstreamResponse
 
 __all__ = ["EngineProxy", "PredictEndpoint", "ProxyEndpoint"]
 
@@ -80,17 +80,17 @@ class EngineProxy:
             self._rename = (_quoted(engine_name), _quoted(self.public_name))
         self._count_running = metrics.measures(RUNNING)
         self._count_waiting = metrics.measures(WAITING)
-        self.client: EngineClient | None = None
+        self.client: UpstreamClient | None = None
 
     # ------------------------------------------------------------ lifecycle
     async def open_client(self) -> None:
-        self.client = EngineClient(self.plan.host, self.plan.port)
+        self.client = UpstreamClient(self.plan.host, self.plan.port, name="the engine")
         if self._count_waiting:
             self.ctx.gate.observe(lambda _running, queued: self.metrics.front.waiting.set(queued))
 
     async def close_client(self) -> None:
         if self.client is not None:
-            await self.client.aclose()
+            self.client.close()
             self.client = None
 
     # --------------------------------------------------------------- request
@@ -126,7 +126,7 @@ class EngineProxy:
 
     async def send_upstream(
         self, method: str, path: str, content: bytes | None, headers: list[tuple[bytes, bytes]]
-    ) -> EngineResponse:
+    ) -> UpstreamResponse:
         if self.client is None:
             raise EngineUnavailable("the engine front is not started")
         return await self.client.request(method, path, headers, content)
@@ -209,7 +209,7 @@ class ProxyEndpoint:
 
         sent = 0.0
 
-        async def start() -> tuple[Slot, EngineResponse]:
+        async def start() -> tuple[Slot, UpstreamResponse]:
             nonlocal sent
             slot = await gate.acquire()
             proxy.running(1)  # from here the engine has the request
@@ -221,7 +221,7 @@ class ProxyEndpoint:
                 slot.release()
                 raise
 
-        def abandoned(outcome: tuple[Slot, EngineResponse]) -> None:
+        def abandoned(outcome: tuple[Slot, UpstreamResponse]) -> None:
             proxy.running(-1)
             outcome[0].release()
             outcome[1].close()
@@ -237,7 +237,7 @@ class ProxyEndpoint:
             proxy.running(-1)
             slot.release()
 
-    async def _whole(self, upstream: EngineResponse, send: Send, receive: Receive) -> None:
+    async def _whole(self, upstream: UpstreamResponse, send: Send, receive: Receive) -> None:
         body = await run_until_disconnect(receive, upstream.read())
         status = upstream.status
         if status >= 400 and self.openai:
@@ -245,7 +245,7 @@ class ProxyEndpoint:
         elif status < 400:
             body = self.proxy.rename(body)
             StreamObserver(self.proxy.metrics).body(body)
-        content_type = upstream.headers.get(b"content-type", b"application/json")
+        content_type = upstream.header(b"content-type", b"application/json")
         await send(
             {
                 "type": "http.response.start",
@@ -259,10 +259,10 @@ class ProxyEndpoint:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _stream(
-        self, upstream: EngineResponse, send: Send, receive: Receive, stream: bool, sent: float
+        self, upstream: UpstreamResponse, send: Send, receive: Receive, stream: bool, sent: float
     ) -> None:
         proxy = self.proxy
-        content_type = upstream.headers.get(b"content-type", b"text/event-stream")
+        content_type = upstream.header(b"content-type", b"text/event-stream")
         sse = content_type.startswith(b"text/event-stream")
         await send(
             {
@@ -307,7 +307,7 @@ class ProxyEndpoint:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _pump(
-        self, upstream: EngineResponse, send: Send, timeout: float | None, sent: float
+        self, upstream: UpstreamResponse, send: Send, timeout: float | None, sent: float
     ) -> TrussdError | None:
         """Send each chunk as it arrives; the error that ended the stream early, if any."""
         observer = StreamObserver(self.proxy.metrics, sent)

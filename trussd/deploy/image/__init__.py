@@ -9,7 +9,6 @@ plan_run(tag, port)    → RunPlan; run_image(plan) serves in the foreground
 from trussd.deploy.image.bases import ENGINE_IMAGES, BaseChoice, choose_base
 from trussd.deploy.image.build import BuildEvent, BuildResult, build_image
 from trussd.deploy.image.builders import BUILDERS, Builder, detect_builder
-from trussd.deploy.image.clashes import Clash, installed_clashes, requirement_clashes
 from trussd.deploy.image.context import BuildContext, ContextOptions, render_context, write_context
 from trussd.deploy.image.runner import RUNTIMES, RunPlan, plan_run, run_image
 from trussd.deploy.image.steps import Step
@@ -23,17 +22,14 @@ __all__ = [
     "BuildEvent",
     "BuildResult",
     "Builder",
-    "Clash",
     "ContextOptions",
     "RunPlan",
     "Step",
     "build_image",
     "choose_base",
     "detect_builder",
-    "installed_clashes",
     "plan_run",
     "render_context",
-    "requirement_clashes",
     "run_image",
     "write_context",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trussd.errors import BuildError
 
-__all__ = ["BUILDERS", "Builder", "detect_builder"]
+__all__ = ["BUILDERS", "Builder", "detect_builder", "run_quiet"]
 
 BUILDERS = ("docker", "podman", "buildah")
 _INSTALL_HINT = (
@@ -27,7 +27,8 @@ _INSTALL_HINT = (
 )
 
 
-def _quiet(argv: Sequence[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run_quiet(argv: Sequence[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """Run a builder or runtime command for its answer; a missing or hung one answers 127."""
     try:
         return subprocess.run(
             list(argv), capture_output=True, text=True, timeout=timeout, check=False
@@ -44,7 +45,7 @@ class Builder:
     def usable(self) -> tuple[bool, str]:
         """Whether this builder can build here, and why not."""
         probe = [self.executable, "info"] if self.name == "docker" else [self.executable, "version"]
-        done = _quiet(probe)
+        done = run_quiet(probe)
         if done.returncode == 0:
             return True, ""
         reason = (done.stderr or done.stdout).strip().splitlines()
@@ -85,17 +86,17 @@ class Builder:
     def image_id(self, tag: str) -> str | None:
         """The id the tag points at, or None when there is no such image."""
         if self.name == "buildah":
-            done = _quiet(
+            done = run_quiet(
                 [self.executable, "inspect", "--type", "image", "--format", "{{.FromImageID}}", tag]
             )
         else:
-            done = _quiet([self.executable, "image", "inspect", "--format", "{{.Id}}", tag])
+            done = run_quiet([self.executable, "image", "inspect", "--format", "{{.Id}}", tag])
         if done.returncode != 0:
             return None
         return done.stdout.strip() or None
 
     def untag(self, tag: str) -> None:
-        _quiet([self.executable, "rmi", tag])
+        run_quiet([self.executable, "rmi", tag])
 
 
 def _candidate(name: str) -> Builder | None:

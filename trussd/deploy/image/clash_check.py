@@ -8,7 +8,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from trussd.deploy.image.clashes import installed_clashes
+from trussd.model_wrapper.dependency_check import installed_clashes
 
 __all__ = ["main"]
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from trussd.config.spec import TrussKind, TrussSpec
 from trussd.deploy.image.bases import choose_base
-from trussd.deploy.image.clashes import Clash, requirement_clashes
 from trussd.deploy.image.dockerfile import ENV_SH, Recipe, labels, render_dockerfile, render_steps
 from trussd.deploy.image.files import collect_files
 from trussd.deploy.image.server_env import (
@@ -26,6 +25,7 @@ from trussd.deploy.image.server_env import (
 )
 from trussd.deploy.image.steps import Step
 from trussd.errors import BuildError
+from trussd.model_wrapper.dependency_check import Clash, pinned_clashes
 
 __all__ = ["BuildContext", "ContextOptions", "render_context", "write_context"]
 
@@ -140,9 +140,7 @@ def render_context(
         executables |= _executables(spec, layer, content)
     for index, target in enumerate(sorted(files.external)):
         out.update({f"external/{index}/{p}": data for p, data in files.external[target].items()})
-    clashes = (
-        requirement_clashes(requirements, server.pins) if spec.kind is TrussKind.CUSTOM else []
-    )
+    clashes = pinned_clashes(requirements, server.pins) if spec.kind is TrussKind.CUSTOM else []
     return BuildContext(
         spec=spec,
         files=dict(sorted(out.items())),

@@ -297,15 +297,6 @@ def _app(spec: TrussSpec, recipe: Recipe) -> list[Step]:
     return steps
 
 
-def _startup_seconds(spec: TrussSpec) -> int:
-    configured = spec.config.runtime.health_checks.startup_threshold_seconds
-    if configured:
-        return configured
-    if spec.engine is not None:
-        return spec.engine.startup_timeout_seconds
-    return spec.deployment.cold_start_timeout_seconds
-
-
 def _runtime_env(spec: TrussSpec, recipe: Recipe) -> dict[str, str]:
     env = {
         "HOME": "/home/trussd",
@@ -362,7 +353,7 @@ def _tail(spec: TrussSpec, recipe: Recipe) -> list[Step]:
         Step("port", f"EXPOSE {SERVER_PORT}"),
         Step(
             "readiness check",
-            f"HEALTHCHECK --interval=15s --timeout=5s --start-period={_startup_seconds(spec)}s "
+            f"HEALTHCHECK --interval=15s --timeout=5s --start-period={spec.startup_seconds}s "
             f"--retries=3 \\\n    CMD {health}",
             comment="healthy once the model is ready (readiness, GET /v1/models/model)",
         ),

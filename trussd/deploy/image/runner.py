@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trussd.deploy.image.builders import run_quiet
 from trussd.deploy.image.dockerfile import APP_DIR, LABEL_PREFIX, SERVER_PORT
 from trussd.errors import BuildError
 
@@ -40,12 +41,7 @@ class RunPlan:
 
 
 def _quiet(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
+    return run_quiet(argv, timeout)
 
 
 def server_argv(command: Sequence[str], port: int, host: str) -> list[str]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trussd import __version__
 from trussd.config import TrussKind, TrussSpec
+from trussd.config.sections import is_dns_label
 from trussd.errors import ManifestError
 
 __all__ = [
@@ -191,7 +192,7 @@ def _image(spec: TrussSpec, image: str | None) -> str:
 def resolve_target(spec: TrussSpec, options: ManifestOptions) -> Target:
     """Names, namespace and image of one rendering; ManifestError when they cannot be formed."""
     tenant = options.tenant or spec.deployment.tenant
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", tenant):
+    if not is_dns_label(tenant):
         raise ManifestError(
             f"tenant `{tenant}` must be a DNS label", hint="use lower-case letters, digits and `-`"
         )

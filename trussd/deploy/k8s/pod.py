@@ -26,7 +26,6 @@ __all__ = [
     "drain_seconds",
     "pod_spec",
     "secret_name",
-    "startup_seconds",
 ]
 
 Obj = dict[str, Any]
@@ -36,16 +35,6 @@ SECRETS_DIR = "/secrets"
 CACHE_DIR = "/cache"
 PRE_STOP_SECONDS = 5  # lets endpoints drop the pod before SIGTERM reaches the server
 _GI = 1024**3
-
-
-def startup_seconds(spec: TrussSpec) -> int:
-    """How long a replica may take to load: health_checks, else the engine's, else cold start."""
-    configured = spec.config.runtime.health_checks.startup_threshold_seconds
-    if configured:
-        return configured
-    if spec.engine is not None:
-        return spec.engine.startup_timeout_seconds
-    return spec.deployment.cold_start_timeout_seconds
 
 
 def drain_seconds(spec: TrussSpec) -> int:
@@ -72,7 +61,7 @@ def _probe(path: str, port: int, period: int, threshold: int) -> Obj:
 def probes(target: Target) -> Obj:
     checks = target.spec.config.runtime.health_checks
     ready, alive = target.probe_paths
-    startup = _probe(ready, target.port, 10, math.ceil(startup_seconds(target.spec) / 10))
+    startup = _probe(ready, target.port, 10, math.ceil(target.spec.startup_seconds / 10))
     readiness = _probe(
         ready, target.port, 5, math.ceil((checks.stop_traffic_threshold_seconds or 15) / 5)
     )

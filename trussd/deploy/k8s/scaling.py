@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trussd.deploy.k8s.context import ScaleToZero, Target
-from trussd.deploy.k8s.pod import pod_spec, startup_seconds
+from trussd.deploy.k8s.pod import pod_spec
 from trussd.deploy.k8s.workload import autoscaled, fixed_replicas
 
 __all__ = [
@@ -63,7 +63,7 @@ def scaled_object(target: Target) -> Obj:
             "maxReplicaCount": deployment.max_replicas,
             # Idle time before the last replica goes; a new deployment first gets time to load.
             "cooldownPeriod": delay,
-            "initialCooldownPeriod": startup_seconds(target.spec),
+            "initialCooldownPeriod": target.spec.startup_seconds,
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
                     "behavior": {
@@ -96,7 +96,7 @@ def _knative_annotations(target: Target) -> dict[str, str]:
         "autoscaling.knative.dev/scale-down-delay": f"{delay}s",
         # Knative fails a revision that is not ready within 10 minutes by default; a model
         # that loads for longer needs the deadline of its startup probe.
-        "serving.knative.dev/progress-deadline": f"{startup_seconds(target.spec) + 300}s",
+        "serving.knative.dev/progress-deadline": f"{target.spec.startup_seconds + 300}s",
         **target.annotations(),
     }
 

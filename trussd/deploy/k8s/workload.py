@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trussd.deploy.k8s.context import ScaleToZero, Target
-from trussd.deploy.k8s.pod import pod_spec, startup_seconds
+from trussd.deploy.k8s.pod import pod_spec
 
 __all__ = ["autoscaled", "deployment", "fixed_replicas", "pod_disruption_budget", "service"]
 
@@ -33,7 +33,7 @@ def deployment(target: Target) -> Obj:
             "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
         },
         "revisionHistoryLimit": 3,
-        "progressDeadlineSeconds": startup_seconds(target.spec) + 300,
+        "progressDeadlineSeconds": target.spec.startup_seconds + 300,
         "template": {
             "metadata": {"labels": target.labels(), "annotations": target.annotations()},
             "spec": pod_spec(target),

@@ -1,17 +1,23 @@
-"""The lean engine client against scripted asyncio servers: framing, reuse, retries, errors."""
+"""The lean upstream client against scripted asyncio servers: framing, reuse, resends, errors."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from tests.backends.helpers import free_port
 from trussd.errors import EngineCrashed, EngineUnavailable, RequestTimeout
-from trussd.server.engine_client import EngineClient
+from trussd.server.upstream import UpstreamClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
@@ -85,14 +91,14 @@ async def test_keep_alive_reuses_one_connection() -> None:
         writer.close()
 
     server, port = await _serve(handler)
-    client = EngineClient("127.0.0.1", port)
+    client = UpstreamClient("127.0.0.1", port)
     for payload in (b"one", b"two", b"three"):
         response = await client.request("POST", "/x", [(b"content-type", b"text/plain")], payload)
         assert (response.status, response.streaming) == (200, False)
         assert await response.read() == payload
         response.close()
     assert connections == 1
-    await client.aclose()
+    client.close()
     await _stop(server)
 
 
@@ -109,7 +115,7 @@ async def test_chunks_arrive_as_they_are_written() -> None:
         await writer.drain()
 
     server, port = await _serve(handler)
-    client = EngineClient("127.0.0.1", port)
+    client = UpstreamClient("127.0.0.1", port)
     response = await client.request("POST", "/s", body=b"{}")
     assert response.streaming
     chunks = response.stream(read_timeout=30)
@@ -117,7 +123,7 @@ async def test_chunks_arrive_as_they_are_written() -> None:
     release.set()
     assert await _collect(chunks) == [b"data: 2\n\n"]
     response.close()
-    await client.aclose()
+    client.close()
     await _stop(server)
 
 
@@ -138,7 +144,7 @@ async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
             await asyncio.sleep(60)
 
     server, port = await _serve(handler)
-    client = EngineClient("127.0.0.1", port)
+    client = UpstreamClient("127.0.0.1", port)
     async with asyncio.timeout(20):
         first = await client.request("GET", "/")
         assert await first.read() == b"ok"
@@ -147,12 +153,12 @@ async def test_stale_pooled_connection_is_retried_on_a_fresh_one() -> None:
         assert await second.read() == b"ok"
         second.close()
     assert seen == 2
-    await client.aclose()
+    client.close()
     await _stop(server)
 
 
 async def test_errors_are_translated() -> None:
-    client = EngineClient("127.0.0.1", free_port())
+    client = UpstreamClient("127.0.0.1", free_port())
     with pytest.raises(EngineUnavailable):
         await client.request("GET", "/")
 
@@ -163,7 +169,7 @@ async def test_errors_are_translated() -> None:
         writer.transport.abort()
 
     server, port = await _serve(crash)
-    crashing = EngineClient("127.0.0.1", port)
+    crashing = UpstreamClient("127.0.0.1", port)
     response = await crashing.request("GET", "/")
     with pytest.raises(EngineCrashed):
         await _collect(response.stream())
@@ -177,7 +183,7 @@ async def test_errors_are_translated() -> None:
         await asyncio.sleep(30)
 
     server, port = await _serve(silent)
-    response = await EngineClient("127.0.0.1", port).request("GET", "/")
+    response = await UpstreamClient("127.0.0.1", port).request("GET", "/")
     with pytest.raises(RequestTimeout):
         await _collect(response.stream(read_timeout=0.2))
     response.close()
@@ -192,8 +198,83 @@ async def test_body_until_close_is_complete() -> None:
         writer.close()
 
     server, port = await _serve(http10)
-    response = await EngineClient("127.0.0.1", port).request("POST", "/predict", body=b"{}")
+    response = await UpstreamClient("127.0.0.1", port).request("POST", "/predict", body=b"{}")
     assert response.streaming
     assert await response.read() == b'{"a": 1}'
     response.close()
+    await _stop(server)
+
+
+async def test_without_resending_a_request_the_peer_died_of_is_a_crash() -> None:
+    """The control plane's policy: a reused connection that dies unanswered is not resent."""
+    requests = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        await _read_request(reader)
+        requests += 1
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        await _read_request(reader)
+        requests += 1
+        writer.transport.abort()  # dies of the second request without a byte
+
+    server, port = await _serve(handler)
+    client = UpstreamClient("127.0.0.1", port, resend_unanswered=False, max_idle=1)
+    first = await client.request("POST", "/", body=b"{}")
+    assert await first.read() == b"ok"
+    first.close()
+    with pytest.raises(EngineCrashed):
+        await client.request("POST", "/", body=b"{}")
+    assert requests == 2
+    client.close()
+    await _stop(server)
+
+
+async def test_headers_keep_order_and_repeats_and_abort_ends_the_stream() -> None:
+    seen_eof = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n" + _chunk(b"x"))  # fmt: skip
+        await writer.drain()
+        if not await reader.read(1):  # the client aborted: the peer sees a disconnect
+            seen_eof.set()
+
+    server, port = await _serve(handler)
+    client = UpstreamClient("127.0.0.1", port)
+    response = await client.request("GET", "/")
+    assert [v for k, v in response.headers if k == b"set-cookie"] == [b"a=1", b"b=2"]
+    assert response.header(b"set-cookie") == b"a=1"
+    assert response.header(b"content-type", b"none") == b"none"
+    chunks = response.stream()
+    assert await chunks.__anext__() == b"x"
+    response.abort()
+    with pytest.raises(EngineCrashed):
+        await chunks.__anext__()
+    response.close()
+    await asyncio.wait_for(seen_eof.wait(), 20)
+    client.close()
+    await _stop(server)
+
+
+async def test_connections_are_tcp_nodelay() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        await reader.read(1)
+
+    server, port = await _serve(handler)
+    client = UpstreamClient("127.0.0.1", port)
+    response = await client.request("GET", "/")
+    assert response.status == 204
+    conn = response._conn
+    assert conn is not None
+    assert conn.transport is not None
+    sock = conn.transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    response.close()
+    client.close()
     await _stop(server)

@@ -1,20 +1,33 @@
-"""A lean HTTP/1.1 keep-alive client for the one hop from trussd to its engine.
+"""A lean HTTP/1.1 keep-alive client for the hot hops: front → engine, control plane → replica.
 
-Every generated token crosses this hop, so it is built for that: an asyncio ``Protocol`` per
-connection, the C parser ``httptools`` (chunked decoding included), body chunks handed over
-as they arrive, a pool of idle connections, and no per-chunk task, timeout object or
-abstraction layer. (httpx spent ~100 µs of Python per chunk here; this spends a few.) It
-speaks only to a loopback engine: no TLS, redirects, proxies or cookies.
+Every generated token crosses these hops, so the client is built for them: an asyncio
+``Protocol`` per connection, the C parser ``httptools`` (chunked decoding included), body
+chunks handed over as they arrive, a pool of idle connections, one write per request (head
+and body together) on a TCP_NODELAY socket, and no per-chunk task, timeout object or
+abstraction layer. (httpx spent ~100 µs of Python per chunk and about a millisecond per
+request here; this spends a few µs.) It speaks only to loopback peers: no TLS, redirects,
+proxies or cookies.
 
-Errors are translated here, once: no connection → ``EngineUnavailable``; the connection lost
-during a request → ``EngineCrashed``; no data within the read timeout → ``RequestTimeout``.
-A pooled connection found closed before any answer arrived is retried once on a fresh one.
+Errors are translated here, once, so a caller can tell what is safe to retry:
+
+- ``EngineUnavailable``: nothing was sent (the connection was refused or timed out);
+- ``EngineCrashed``: the connection was lost or the answer was malformed after the request
+  was sent, before or during the response;
+- ``RequestTimeout``: no data within the read timeout a stream was given.
+
+A pooled connection the peer closed while idle is never written to. One that dies after the
+write but before a single byte came back is either the peer's idle close racing the request
+(resent once on a fresh connection when ``resend_unanswered``) or the peer dying of the
+request: a caller that cannot tell them apart and must not hand a deadly request to the next
+peer turns resending off and gets ``EngineCrashed``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterable
 from typing import cast
 
@@ -22,9 +35,9 @@ import httptools
 
 from trussd.errors import EngineCrashed, EngineUnavailable, RequestTimeout
 
-__all__ = ["EngineClient", "EngineResponse"]
+__all__ = ["UpstreamClient", "UpstreamResponse"]
 
-_HIGH_WATER = 1 << 20  # buffered bytes before the engine socket is paused (a slow client)
+_HIGH_WATER = 1 << 20  # buffered bytes before the socket is paused (a slow client)
 
 
 class _Connection(asyncio.Protocol):
@@ -37,7 +50,7 @@ class _Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
-        self.headers: dict[bytes, bytes] = {}
+        self.headers: list[tuple[bytes, bytes]] = []
         self.head: asyncio.Future[None] = self.loop.create_future()
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -52,6 +65,10 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # asyncio and uvloop set it too; a token must never wait on Nagle
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -61,23 +78,29 @@ class _Connection(asyncio.Protocol):
             self._fail(exc)
             self.close()
 
+    def eof_received(self) -> bool:
+        # Marked now, not when connection_lost runs a loop turn later: an idle connection the
+        # peer has closed must never be picked for the next request.
+        self.closed = True
+        return False
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.complete:
             return
-        if exc is None and self.head.done() and not self._framed():
+        if exc is None and self.head.done() and not self._framed() and self.error is None:
             # An HTTP/1.0-style body (neither length nor chunks) ends when the connection does.
             self.complete = True
             self._wake()
             return
-        self._fail(exc or ConnectionResetError("the engine closed the connection"))
+        self._fail(exc or ConnectionResetError("the peer closed the connection"))
 
     def _framed(self) -> bool:
-        return b"content-length" in self.headers or b"transfer-encoding" in self.headers
+        return any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.lower()] = value
+        self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -94,7 +117,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.complete = True
-        self.keep_alive = self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive()  # still valid inside the callback
         self._wake()
 
     # helpers
@@ -104,7 +127,8 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     def _fail(self, exc: BaseException) -> None:
-        self.error = exc
+        if self.error is None:
+            self.error = exc
         if not self.head.done():
             self.head.set_exception(exc)
             self.head.exception()  # mark retrieved: nobody may be waiting yet
@@ -149,23 +173,33 @@ class _Silence:
         self._handle.cancel()
 
 
-class EngineResponse:
-    """An engine's answer: status and headers now, the body as it arrives."""
+class UpstreamResponse:
+    """An answer: status and headers (lowercased names, in order) now, the body as it arrives.
+
+    End with ``close()`` (gives a fully read keep-alive connection back to the pool, else
+    drops it); ``abort()`` drops it at once from anywhere, so the peer sees a disconnect.
+    """
 
     __slots__ = ("_client", "_conn", "headers", "status")
 
-    def __init__(self, client: EngineClient, conn: _Connection) -> None:
+    def __init__(self, client: UpstreamClient, conn: _Connection) -> None:
         self._client = client
         self._conn: _Connection | None = conn
         self.status = conn.status
         self.headers = conn.headers
 
+    def header(self, name: bytes, default: bytes = b"") -> bytes:
+        """The first value of header ``name`` (lowercase), else ``default``."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
     @property
     def streaming(self) -> bool:
         """An event stream, or a body of unknown length: pass it on chunk by chunk."""
-        return (
-            self.headers.get(b"content-type", b"").startswith(b"text/event-stream")
-            or b"content-length" not in self.headers
+        return self.header(b"content-type").startswith(b"text/event-stream") or not any(
+            name == b"content-length" for name, _ in self.headers
         )
 
     async def stream(self, read_timeout: float | None = None) -> AsyncIterator[bytes]:
@@ -187,11 +221,7 @@ class EngineResponse:
                 if conn.complete:
                     return
                 if conn.error is not None:
-                    if isinstance(conn.error, TimeoutError):
-                        raise RequestTimeout(
-                            f"no data from the engine within {read_timeout:g} s"
-                        ) from None
-                    raise EngineCrashed(f"the engine failed during the response: {conn.error!r}")
+                    raise self._error(conn.error, read_timeout)
                 conn.waiter = loop.create_future()
                 try:
                     await conn.waiter
@@ -200,6 +230,12 @@ class EngineResponse:
         finally:
             if timer is not None:
                 timer.cancel()
+
+    def _error(self, error: BaseException, read_timeout: float | None) -> Exception:
+        name = self._client.name
+        if isinstance(error, TimeoutError):
+            return RequestTimeout(f"no data from {name} within {read_timeout:g} s")
+        return EngineCrashed(f"{name} failed during the response: {error!r}")
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.stream()])
@@ -214,15 +250,39 @@ class EngineResponse:
         else:
             conn.close()
 
+    def abort(self) -> None:
+        """Drop the connection now (the client left); a reader still waiting gets EngineCrashed."""
+        conn = self._conn
+        if conn is not None and not conn.complete:
+            conn._fail(ConnectionAbortedError("aborted by the caller"))
+            conn.close()
 
-class EngineClient:
-    """Requests to ``host:port`` over a pool of keep-alive connections."""
 
-    def __init__(self, host: str, port: int, *, connect_timeout: float = 10.0) -> None:
+class UpstreamClient:
+    """Requests to ``host:port`` over a pool of keep-alive connections.
+
+    ``name`` words the errors ("the engine", "replica r1a2b"); ``resend_unanswered`` and the
+    pool's ``max_idle`` (None: as many as were in use at once) are the callers' policies.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        name: str = "the upstream",
+        connect_timeout: float = 10.0,
+        resend_unanswered: bool = True,
+        max_idle: int | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.name = name
         self.connect_timeout = connect_timeout
+        self.resend_unanswered = resend_unanswered
+        self.max_idle = max_idle
         self._idle: list[_Connection] = []
+        self._closed = False
         self._host_header = f"{host}:{port}".encode()
 
     async def _connect(self) -> _Connection:
@@ -234,12 +294,15 @@ class EngineClient:
                 )
         except (OSError, TimeoutError) as exc:
             raise EngineUnavailable(
-                f"the engine is not accepting connections ({exc.__class__.__name__})"
+                f"{self.name} is not accepting connections ({exc.__class__.__name__})"
             ) from exc
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        self._idle.append(conn)
+        if self._closed or (self.max_idle is not None and len(self._idle) >= self.max_idle):
+            conn.close()
+        else:
+            self._idle.append(conn)
 
     def _encode(
         self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | None
@@ -255,24 +318,24 @@ class EngineClient:
         path: str,
         headers: Iterable[tuple[bytes, bytes]] = (),
         body: bytes | None = None,
-    ) -> EngineResponse:
+    ) -> UpstreamResponse:
         """Send a request; return once the status line and headers are in."""
         payload = self._encode(method, path, headers, body)
         while self._idle:
             conn = self._idle.pop()
             if conn.closed:
-                continue
-            response = await self._exchange(conn, payload, retry=True)
+                continue  # the peer closed it while idle: never send on it
+            response = await self._exchange(conn, payload, resend=self.resend_unanswered)
             if response is not None:
                 return response
-        response = await self._exchange(await self._connect(), payload, retry=False)
+        response = await self._exchange(await self._connect(), payload, resend=False)
         if response is None:
-            raise EngineUnavailable("the engine closed the connection at once")
+            raise EngineUnavailable(f"{self.name} closed the connection at once")
         return response
 
     async def _exchange(
-        self, conn: _Connection, payload: bytes, *, retry: bool
-    ) -> EngineResponse | None:
+        self, conn: _Connection, payload: bytes, *, resend: bool
+    ) -> UpstreamResponse | None:
         conn._reset()
         if conn.closed or conn.transport is None:
             return None
@@ -284,12 +347,14 @@ class EngineClient:
             raise
         except Exception as exc:
             conn.close()
-            if retry and not conn.received:
-                return None  # a stale pooled connection: the engine never saw the request
-            raise EngineCrashed(f"the engine failed before answering: {exc!r}") from exc
-        return EngineResponse(self, conn)
+            if resend and not conn.received:
+                return None  # most likely the peer's idle close raced the request
+            raise EngineCrashed(f"{self.name} failed before answering: {exc!r}") from exc
+        return UpstreamResponse(self, conn)
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
+        """Close the idle connections; those in use close when their response does."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
