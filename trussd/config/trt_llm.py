@@ -217,7 +217,7 @@ class TrtLlmRuntimeV2(ConfigModel):
     tensor_parallel_size: StrictPositive = Field(default=1, description="GPUs per model.")
     enable_chunked_prefill: bool = Field(default=True, description="Chunked prefill.")
     served_model_name: str | None = Field(default=None, description="Name in OpenAI responses.")
-    patch_kwargs: dict[str, str | int | float | dict[str, Any] | list[Any] | None] = Field(
+    patch_kwargs: dict[str, bool | str | int | float | dict[str, Any] | list[Any] | None] = Field(
         default_factory=dict,
         json_schema_extra={"additionalProperties": True},
         description="Preview: extra engine settings (alias `gated_features`).",
