@@ -46,7 +46,7 @@ setup-sglang: .venvs/sglang/.ok
 	.venvs/sglang/bin/python -m pip install -q --upgrade pip
 	.venvs/sglang/bin/python -m pip install -q "torch==2.13.0"
 	.venvs/sglang/bin/python -m pip install -q --no-deps "sglang==0.5.23"
-	.venvs/sglang/bin/python -m pip install -q numpy orjson psutil pybase64 requests triton packaging \
+	.venvs/sglang/bin/python -m pip install -q --no-warn-conflicts numpy orjson psutil pybase64 requests triton packaging \
 	  pillow starlette msgspec pydantic pyzmq tqdm ipython aiohttp
 	touch $@
 
