@@ -11,10 +11,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: setup setup-system setup-vllm setup-sglang base-image demo test test-fast lint typecheck clean
 
 # System packages: buildah/podman/debootstrap build and run OCI images without a Docker engine;
-# wrk drives the server benchmark.
-SYSTEM_PACKAGES := buildah podman debootstrap wrk
+# wrk drives the server benchmark; postgresql runs the control-plane store tests on Postgres.
+SYSTEM_PACKAGES := buildah podman debootstrap wrk postgresql
 setup-system:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
-from trussd.backends.engine_metrics import EngineMetrics, StreamObserver, normalise
+from trussd.backends.engine_metrics import EngineMetrics, StreamObserver, normalise, scrape_loop
 from trussd.backends.state import EngineState
 
 VLLM = """# HELP vllm:num_requests_running Running.
@@ -94,3 +98,42 @@ def test_stream_observer_skips_what_the_engine_reports() -> None:
     observer.chunk(b'data: {"choices":[{"text":"a"}],"usage":{"completion_tokens":1}}\n\n')
     assert metrics.front.generation._value.get() == 0.0
     assert metrics.front.ttft._sum.get() == 0.0
+
+
+class _Recorded(EngineMetrics):
+    """EngineMetrics that says when a scrape landed."""
+
+    def __init__(self) -> None:
+        super().__init__(NAMES)
+        self.updated = asyncio.Event()
+
+    def update(self, text: str) -> None:
+        super().update(text)
+        self.updated.set()
+
+
+async def test_scrape_loop_reads_the_engine_as_soon_as_it_is_ready() -> None:
+    # An hour between ticks: only the wake-up at READY can explain a scrape in this test.
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, text=VLLM)
+
+    metrics = _Recorded()
+    ready = False
+    wake = asyncio.Event()
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://engine") as client:
+        loop = scrape_loop(client, "/metrics", metrics, lambda: ready, interval=3600, wake=wake)
+        task = asyncio.create_task(loop)
+        await asyncio.sleep(0)  # the loop's first tick: not ready, nothing read
+        assert calls == []
+        ready = True
+        wake.set()
+        await asyncio.wait_for(metrics.updated.wait(), 30)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert calls == ["/metrics"]
+    assert "trussd_engine_generation_tokens_total 40.0" in _render(metrics)

@@ -55,6 +55,13 @@ def test_init_defaults_the_name_to_the_folder(tmp_path: Path) -> None:
     assert "accelerator: A100" in text
 
 
+def test_init_suggests_a_next_command_that_a_shell_can_run(tmp_path: Path) -> None:
+    target = tmp_path / "my truss"
+    code, out = run("init", str(target))
+    assert code == 0, out
+    assert f"next: trussd validate '{target}'" in out
+
+
 def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("x")
     code, out = run("init", str(tmp_path))

@@ -172,6 +172,38 @@ def test_all_field_errors_in_one_pass() -> None:
     assert [d.line for d in found] == [1, 3, 4, 6]
 
 
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("requirements: [a]\nrequirements_file: r.txt\n", "requirements_file"),
+        (
+            "model_cache: [{repo_id: a/b, use_volume: false}]\n"
+            "weights: [{source: hf://a/b, mount_location: /models/b}]\n",
+            "model_cache",
+        ),
+    ],
+)
+def test_either_or_rules_are_reported_alongside_field_errors(text: str, path: str) -> None:
+    # pydantic skips after-validators once a field fails; these rules must still show up
+    _, found = check(text + "resources:\n  memory: 2GB\n")
+    assert {d.path for d in found} == {path, "resources.memory"}
+    assert "not both" in by_path(found)[path].message
+    _, found = check("requirements: 5\nrequirements_file: r.txt\n")
+    assert {d.path for d in found} == {"requirements"}  # a broken field is not judged twice
+
+
+def test_alias_bomb_is_refused_not_expanded() -> None:
+    # 10 values, each level 10 aliases of the one before: 10**9 values once expanded
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    source = parse_yaml("\n".join(lines) + "\nmodel_metadata: {k: *a8}\n")
+    assert isinstance(source, Diagnostic)
+    assert "expands to more than" in source.message
+    small = parse_yaml("base: &b {cpu: '1'}\nresources: *b\n")
+    assert isinstance(small, YamlSource)
+    assert small.data["resources"] == {"cpu": "1"}
+
+
 def test_duplicate_key_and_syntax_error_have_line_and_column() -> None:
     _, (duplicate,) = check("model_name: a\nresources: {}\nmodel_name: b\n")
     assert (duplicate.line, duplicate.column) == (3, 1)

@@ -3,6 +3,7 @@ are the stand-in server, and helpers to push a truss folder through the real API
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from trussd.control.controlplane import ControlPlane
 from trussd.control.keys import create_key
 from trussd.control.packaging import collect_files, pack
 from trussd.control.settings import ControlSettings
+
+from .pg_cluster import pg_unavailable_reason, throwaway_cluster
 
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures"
@@ -85,3 +88,21 @@ def make_harness(
     yield make
     for client in opened:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A Postgres server for the store tests: TRUSSD_TEST_POSTGRES_URL when set, else a
+    throwaway cluster of the installed PostgreSQL. Without one the tests skip on a developer
+    machine but fail in CI (CI=true), where `make setup` installs the `postgresql` package."""
+    given = os.environ.get("TRUSSD_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    reason = pg_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI must run the Postgres store tests: {reason}")
+        pytest.skip(reason)
+    with throwaway_cluster() as url:
+        yield url

@@ -181,6 +181,11 @@ async def test_a_malicious_push_is_rejected_and_leaves_nothing(api: Api, tmp_pat
     assert not list(api.plane.settings.deployments_dir.iterdir())
     assert not list(tmp_path.rglob("escaped.txt"))
     assert api.plane.store.query("SELECT id FROM deployments") == []
+    # Nor the hostile archive itself: no file, no tenant's claim on it.
+    assert not api.plane.blobs.exists(sha)
+    assert api.plane.store.query("SELECT sha256 FROM blob_owners") == []
+    again = await api.client.post("/v1/deployments", json={"blob": sha}, headers=auth(ADMIN_KEY))
+    assert again.status_code == 404
 
 
 async def test_an_invalid_truss_is_rejected_with_its_diagnostics(api: Api, tmp_path: Path) -> None:

@@ -149,6 +149,7 @@ def test_a_killed_control_plane_leaves_no_orphans_and_reconciles(tmp_path: Path)
     second = LiveControlPlane(data, KEY).start()
     try:
         shown = listed(second)["echo"]
+        assert shown["status"] == "SCALED_TO_ZERO"  # not ACTIVE with nothing behind it
         assert shown["ready_replicas"] == 0
         assert shown["replicas"] == []
         answer = httpx.post(

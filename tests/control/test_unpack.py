@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,19 @@ def test_archive_bomb_is_stopped_on_the_decompressed_stream(tmp_path: Path) -> N
         safe_unpack(upload, tmp_path / "out", UnpackLimits(max_bytes=1 << 20))
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bomb.tar.gz"]
+
+
+def test_archive_bomb_is_stopped_by_its_expansion_ratio(tmp_path: Path) -> None:
+    """Below the absolute limit, an archive may still not expand a thousand times."""
+    limits = UnpackLimits(ratio_floor=1 << 20)
+    bomb = archive(tmp_path / "bomb.tar.gz", [file("zeros", b"\0" * (8 << 20))])
+    assert limits.expanded_limit(bomb.stat().st_size) < 8 << 20 < limits.max_bytes
+    with pytest.raises(UploadRejected, match="bomb"):
+        safe_unpack(bomb, tmp_path / "out", limits)
+    assert not (tmp_path / "out").exists()
+    # Incompressible data of the same size is a real truss's weights: it unpacks.
+    weights = archive(tmp_path / "w.tar.gz", [file("w.bin", os.urandom(8 << 20))])
+    assert (safe_unpack(weights, tmp_path / "out", limits) / "w.bin").stat().st_size == 8 << 20
 
 
 def test_not_an_archive_is_rejected(tmp_path: Path) -> None:

@@ -33,6 +33,13 @@ def test_missing_secret_names_itself_and_where_it_looked(tmp_path: Path) -> None
     assert "token" not in s
 
 
+def test_missing_secret_with_a_dash_lists_every_variable_searched() -> None:
+    with pytest.raises(SecretNotFound) as info:
+        Secrets(["hf-token"], None, {})["hf-token"]
+    for name in ("TRUSSD_SECRET_hf-token", "TRUSSD_SECRET_hf_token", "TRUSS_SECRET_hf_token"):
+        assert f"${name}" in info.value.message
+
+
 def test_undeclared_secret_hint_says_declare_it() -> None:
     with pytest.raises(SecretNotFound) as info:
         Secrets([], None, {})["other"]

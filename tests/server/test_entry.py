@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
@@ -41,3 +42,17 @@ def test_an_invalid_truss_exits_1_with_its_diagnostics(
     err = capsys.readouterr().err
     assert err.startswith("error: invalid truss")
     assert "config.yaml:3:3: error: resources.accelerator: unsupported accelerator `Z99`" in err
+    assert err.count("unsupported accelerator") == 1  # each problem printed once
+
+
+def test_a_port_in_use_exits_1_with_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "server-sync"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_argv([str(fixture), "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot listen on 127.0.0.1:{port}" in err
+    assert "fix: pick another --port" in err
+    assert "Traceback" not in err

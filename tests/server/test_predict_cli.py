@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from trussd.cli.predict_cmd import target
+from trussd.cli.predict_cmd import stream_error, target
 
 
 def test_default_and_explicit_server_urls() -> None:
@@ -25,3 +25,25 @@ def test_model_needs_a_key_and_excludes_url() -> None:
         target(None, "echo", None, None)
     with pytest.raises(click.UsageError, match="either --url"):
         target("http://h:1", "echo", None, "k")
+
+
+RAW = "application/octet-stream"
+SSE = "text/event-stream; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("tail", "media_type", "expected"),
+    [
+        (b'token0 \n{"error": "Internal Server Error"}\n', RAW, "Internal Server Error"),
+        (b"token0 token1 ", RAW, None),
+        (b'{"error": "a model value"}', "application/json", None),
+        (b'{"error": "x", "detail": 1}\n', RAW, None),
+        (b'data: {"i":0}\n\nevent: error\ndata: {"error":"boom"}\n\n', SSE, "boom"),
+        (b'data: {"error":"a chunk, not the error event"}\n\n', SSE, None),
+        (b"", RAW, None),
+    ],
+)
+def test_stream_error_reads_the_servers_error_marker(
+    tail: bytes, media_type: str, expected: str | None
+) -> None:
+    assert stream_error(tail, media_type) == expected

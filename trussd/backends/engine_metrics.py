@@ -18,6 +18,7 @@ also exposes ``trussd_engine_state`` and ``trussd_engine_restarts_total``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -244,9 +245,15 @@ async def scrape_loop(
     metrics: EngineMetrics,
     ready: Callable[[], bool],
     interval: float = 5.0,
+    wake: asyncio.Event | None = None,
 ) -> None:
     """Scrape the engine's ``path`` every ``interval`` seconds while ``ready()``; runs until
-    cancelled. A failed scrape keeps the last values (the engine may be restarting)."""
+    cancelled. A failed scrape keeps the last values (the engine may be restarting).
+
+    Setting ``wake`` (the front does when the engine turns READY) scrapes at once instead of
+    at the next tick, so ``/metrics`` carries the engine's families as soon as it serves.
+    """
+    wake = wake or asyncio.Event()
     while True:
         if ready():
             try:
@@ -255,4 +262,6 @@ async def scrape_loop(
                     metrics.update(response.text)
             except (httpx.HTTPError, ValueError) as exc:
                 logger.debug("engine metrics scrape failed: %s", exc)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval)
+        wake.clear()

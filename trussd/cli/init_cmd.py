@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -52,4 +53,4 @@ def init(directory: Path, backend: str, name: str | None) -> None:
     click.echo(f"created {backend} truss `{model_name}` in {directory}:")
     for relative in files:
         click.echo(f"  {relative}")
-    click.echo(f"next: trussd validate {directory}")
+    click.echo(f"next: trussd validate {shlex.quote(str(directory))}")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
-__all__ = ["predict"]
+__all__ = ["predict", "stream_error"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_REMOTE = "http://127.0.0.1:8000"  # the control plane of `trussd up`
@@ -100,13 +100,45 @@ def _stream_to_stdout(
                 response.read()
                 click.echo(f"error: HTTP {response.status_code}: {response.text.strip()}", err=True)
                 sys.exit(1)
-            ended_with_newline = True
+            media_type = response.headers.get("content-type", "")
+            tail = b""
             for chunk in response.iter_raw():
                 out.write(chunk)
                 out.flush()
-                ended_with_newline = chunk.endswith(b"\n")
-            if not ended_with_newline and out.isatty():
+                tail = (tail + chunk)[-_TAIL_BYTES:]
+            if tail and not tail.endswith(b"\n") and out.isatty():
                 out.write(b"\n")
     except httpx.HTTPError as exc:
         click.echo(f"error: {type(exc).__name__} talking to {where}: {exc}", err=True)
         sys.exit(1)
+    failure = stream_error(tail, media_type)
+    if failure is not None:
+        out.flush()
+        click.echo(f"error: the stream failed: {failure}", err=True)
+        sys.exit(1)
+
+
+_TAIL_BYTES = 64 << 10
+
+
+def stream_error(tail: bytes, media_type: str) -> str | None:
+    """The server's message when a stream ended with its error marker: a last
+    ``event: error`` (SSE) or a last line ``{"error": ...}`` (raw stream); else None.
+    A plain JSON answer is a model's value, never a stream error."""
+    text = tail.decode(errors="replace").rstrip("\n")
+    if media_type.startswith("application/json"):
+        return None
+    if media_type.startswith("text/event-stream"):
+        last = text.rsplit("\n\n", 1)[-1]
+        if not last.startswith("event: error\n"):
+            return None
+        text = last.split("data: ", 1)[-1]
+    else:
+        text = text.rsplit("\n", 1)[-1]
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and set(value) == {"error"}:
+        return str(value["error"])
+    return None

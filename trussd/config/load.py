@@ -86,8 +86,37 @@ def validate_config_data(
     try:
         config = TrussConfig.model_validate(data)
     except ValidationError as exc:
-        return None, _by_line(from_validation_error(exc, locations, file, data) + unknown)
+        problems = from_validation_error(exc, locations, file, data)
+        problems += _exclusive_pairs(data, locations, file, problems)
+        return None, _by_line(problems + unknown)
     return config, _by_line(unknown + advise(config, data, locations, file))
+
+
+# Keys of the "either one or the other" rules, which TrussConfig checks after its fields.
+_EXCLUSIVE_KEYS = ("requirements", "requirements_file", "model_cache", "hf_cache", "weights")
+
+
+def _exclusive_pairs(
+    data: dict[str, Any],
+    locations: dict[tuple[Any, ...], tuple[int, int]],
+    file: str,
+    found: list[Diagnostic],
+) -> list[Diagnostic]:
+    """pydantic skips a model's after-validators once any field fails, so a file with a bad
+    field would hide `requirements` + `requirements_file`; re-check just those keys."""
+    subset = {key: data[key] for key in _EXCLUSIVE_KEYS if key in data}
+    if len(subset) < 2:
+        return []
+    try:
+        TrussConfig.model_validate(subset)
+    except ValidationError as exc:
+        seen = {(d.path, d.message) for d in found}
+        return [
+            d
+            for d in from_validation_error(exc, locations, file, subset)
+            if (d.path, d.message) not in seen
+        ]
+    return []
 
 
 def _by_line(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -39,16 +39,34 @@ def _position(node: Any, key: Any, parent: Location | None, item: bool = False) 
     return (found[0] + 1, found[1] + 1)
 
 
-def _plain(node: Any, loc: tuple[Any, ...], locations: dict[tuple[Any, ...], Location]) -> Any:
+# Aliases (`*name`) let a few lines expand into billions of values (a "billion laughs" file);
+# a config.yaml never needs more than a tiny fraction of this.
+MAX_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _plain(
+    node: Any,
+    loc: tuple[Any, ...],
+    locations: dict[tuple[Any, ...], Location],
+    budget: list[int] | None = None,
+) -> Any:
     """ruamel's round-trip nodes as plain Python data, recording where each key is."""
     if isinstance(node, CommentedMap | CommentedSeq):
+        budget = budget if budget is not None else [MAX_VALUES]
         pairs = node.items() if isinstance(node, CommentedMap) else enumerate(node)
         out: dict[Any, Any] = {}
         for key, value in pairs:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _TooLarge
             position = _position(node, key, locations.get(loc), isinstance(node, CommentedSeq))
             if position is not None:
                 locations[(*loc, key)] = position
-            out[key] = _plain(value, (*loc, key), locations)
+            out[key] = _plain(value, (*loc, key), locations, budget)
         return out if isinstance(node, CommentedMap) else list(out.values())
     if isinstance(node, TaggedScalar):
         raise _UnsupportedTag(str(node.tag.value if hasattr(node.tag, "value") else node.tag), loc)
@@ -100,6 +118,14 @@ def parse_yaml(text: str, file: str = "config.yaml") -> YamlSource | Diagnostic:
     locations: dict[tuple[Any, ...], Location] = {}
     try:
         return YamlSource(_plain(data, (), locations), locations)
+    except _TooLarge:
+        return Diagnostic(
+            severity=Severity.ERROR,
+            path="",
+            file=file,
+            message=f"the file expands to more than {MAX_VALUES:,} values (through YAML aliases)",
+            hint="write the values out instead of nesting `*alias` references",
+        )
     except _UnsupportedTag as exc:
         position = locations.get(exc.loc)
         return Diagnostic(

@@ -19,7 +19,7 @@ from pathlib import Path
 from trussd.control.store import Store
 from trussd.errors import InputError, RequestTooLarge, UploadRejected
 
-__all__ = ["BlobStore", "own_blob", "owns_blob"]
+__all__ = ["BlobStore", "discard_rejected", "own_blob", "owns_blob"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -39,6 +39,18 @@ def owns_blob(store: Store, tenant: str, sha256: str) -> bool:
         "SELECT 1 AS x FROM blob_owners WHERE tenant = ? AND sha256 = ?", (tenant, sha256)
     )
     return row is not None
+
+
+def discard_rejected(store: Store, blobs: BlobStore, sha256: str) -> bool:
+    """Forget an archive that unpacking rejected: its bytes would be rejected again for anyone,
+    so neither the file nor any tenant's claim on it is kept. A blob some deployment was made
+    from (under other limits) stays; returns whether it was removed."""
+    if store.one("SELECT 1 AS x FROM deployments WHERE blob = ?", (sha256,)) is not None:
+        return False
+    store.execute("DELETE FROM blob_owners WHERE sha256 = ?", (sha256,))
+    with contextlib.suppress(FileNotFoundError):
+        blobs.path(sha256).unlink()
+    return True
 
 
 class BlobStore:

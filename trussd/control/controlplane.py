@@ -16,7 +16,7 @@ from pathlib import Path
 
 from trussd.config.load import load_truss
 from trussd.control.activator import Activator
-from trussd.control.blobs import BlobStore, owns_blob
+from trussd.control.blobs import BlobStore, discard_rejected, owns_blob
 from trussd.control.keys import ApiKey, Principal, authenticate, bootstrap_admin_key, hash_key
 from trussd.control.metering import Ledger
 from trussd.control.metrics import ControlMetrics
@@ -36,7 +36,7 @@ from trussd.control.settings import ControlSettings
 from trussd.control.store import Store, open_store
 from trussd.control.tenants import DEFAULT_TENANT, ensure_tenant
 from trussd.control.unpack import UnpackLimits, safe_unpack
-from trussd.errors import Conflict, ControlError, NotFound
+from trussd.errors import Conflict, ControlError, NotFound, UploadRejected
 
 __all__ = ["ControlPlane"]
 
@@ -112,6 +112,10 @@ class ControlPlane:
                 instance_type=instance_type_of(spec),
                 promote=promote_it,
             )
+        except UploadRejected:
+            shutil.rmtree(root, ignore_errors=True)
+            await asyncio.to_thread(discard_rejected, self.store, self.blobs, blob)
+            raise
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise

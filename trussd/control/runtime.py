@@ -72,7 +72,11 @@ class Runtime:
             self._zygote = Zygote()
             await self._ensure_zygote()
         for record in live_deployments(self.store):
-            self.add(record)
+            pool = self.add(record)
+            if record.status is DeploymentStatus.ACTIVE:
+                # Its replicas went with the previous control plane (reconciled above): until
+                # one is ready again, it is scaled to zero, not ACTIVE with nothing behind it.
+                self._set_status(pool, DeploymentStatus.SCALED_TO_ZERO)
         self._loop_task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:

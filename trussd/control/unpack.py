@@ -6,8 +6,10 @@ archive passed; on any rejection the folder is removed, so nothing of a rejected
 
 Rejected: absolute names, ``..`` components, duplicate names, devices/fifos, links whose target
 leads outside the truss, members below a link (writing through it), and archive bombs — more
-than ``max_members`` entries or more than ``max_bytes`` once decompressed (counted on the
-decompressed stream itself, so lying headers do not help).
+than ``max_members`` entries, or more once decompressed than ``max_bytes`` or ``max_ratio``
+times the archive's own size (above a ``ratio_floor``), counted on the decompressed stream
+itself, so lying headers do not help. Real trusses (code, configs, weights) compress a few
+times at most; a run of zeros compresses a thousand times.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ __all__ = ["UnpackLimits", "safe_unpack"]
 class UnpackLimits:
     max_bytes: int = 4 * 1024**3
     max_members: int = 100_000
+    max_ratio: int = 100
+    ratio_floor: int = 64 * 1024**2
+
+    def expanded_limit(self, compressed: int) -> int:
+        """The most an archive of ``compressed`` bytes may expand to."""
+        return min(self.max_bytes, max(self.ratio_floor, self.max_ratio * compressed))
 
 
 class _Counted(io.RawIOBase):
@@ -39,6 +47,7 @@ class _Counted(io.RawIOBase):
 
     def __init__(self, inner: io.BufferedIOBase, limit: int) -> None:
         self._inner = inner
+        self._limit = limit
         self._left = limit
 
     def readable(self) -> bool:
@@ -48,7 +57,10 @@ class _Counted(io.RawIOBase):
         data = self._inner.read(len(buffer))
         self._left -= len(data)
         if self._left < 0:
-            raise UploadRejected("archive expands beyond the unpacked size limit (archive bomb?)")
+            raise UploadRejected(
+                f"archive expands beyond {self._limit // 1024**2} MiB, the unpacked size limit"
+                " for an archive of its size (archive bomb?)"
+            )
         buffer[: len(data)] = data
         return len(data)
 
@@ -141,7 +153,8 @@ def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits | None = None) -
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
     try:
         with gzip.open(archive, "rb") as gz:
-            counted = io.BufferedReader(_Counted(gz, limits.max_bytes))
+            limit = limits.expanded_limit(archive.stat().st_size)
+            counted = io.BufferedReader(_Counted(gz, limit))
             with tarfile.open(fileobj=counted, mode="r|") as tar:
                 _extract(tar, staging, _Checker(limits))
         os.rename(staging, dest)

@@ -61,7 +61,7 @@ class Secrets(Mapping[str, str]):
         return value
 
     def _missing_message(self, name: str) -> str:
-        places = " or ".join(f"${n}" for n in secret_env_names(name)[:2])
+        places = ", ".join(f"${n}" for n in secret_env_names(name))
         if self._dir is not None:
             places += f" or the file {self._dir / name}"
         return f"secret `{name}` is not set (looked in {places})"

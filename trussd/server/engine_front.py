@@ -18,6 +18,7 @@ instead of Truss's default of 1, which would serialise the engine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from dataclasses import dataclass
@@ -107,10 +108,15 @@ def _add_routes(app: FastAPI, proxy: EngineProxy, docker_server: bool) -> None:
 def _add_hooks(ctx: ServerContext, front: EngineFront) -> None:
     supervisor, proxy, metrics = front.supervisor, front.proxy, front.metrics
 
+    # Set when the engine turns READY: the scrape loop reads its metrics at once.
+    scrape_now = asyncio.Event()
+
     def on_state(state: EngineState) -> None:
         metrics.state = state
         metrics.restarts = supervisor.restarts
-        if state is not EngineState.READY:
+        if state is EngineState.READY:
+            scrape_now.set()
+        else:
             metrics.clear()
         ctx.metrics.set_model_state(_MODEL_STATE[state])
 
@@ -126,7 +132,7 @@ def _add_hooks(ctx: ServerContext, front: EngineFront) -> None:
             scrapers.append(scraper)
             ready = lambda: supervisor.state is EngineState.READY  # noqa: E731
             ctx.spawn(
-                scrape_loop(scraper, front.plan.metrics_path, metrics, ready),
+                scrape_loop(scraper, front.plan.metrics_path, metrics, ready, wake=scrape_now),
                 name="trussd-engine-metrics",
             )
 

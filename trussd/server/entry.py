@@ -33,7 +33,9 @@ def serve_truss(
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
         for diagnostic in exc.diagnostics:
             render = getattr(diagnostic, "render", None)
-            print(f"  {render() if callable(render) else diagnostic}", file=sys.stderr, flush=True)
+            line = render() if callable(render) else str(diagnostic)
+            if line not in exc.message:  # load_truss's message already lists its problems
+                print(f"  {line}", file=sys.stderr, flush=True)
         return 1
     except TrussdError as exc:
         print(f"error: {exc.message}", file=sys.stderr, flush=True)

@@ -47,7 +47,6 @@ def predict_stream_response(
         media_type="application/octet-stream",
         timeout=ctx.streaming_read_timeout,
         slot=slot,
-        abort_on_error=True,
         metrics=ctx.metrics,
     )
 

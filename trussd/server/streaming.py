@@ -4,8 +4,8 @@
 - ``timeout`` seconds without a chunk (``runtime.streaming_read_timeout``) ends the stream
   with a ``RequestTimeout`` error.
 - An error after the headers went out is sent in the stream: an ``error`` event for SSE, a
-  final JSON line for raw streams (whose connection is then closed without the final empty
-  chunk, so HTTP clients see an incomplete body, not a clean end).
+  final ``{"error": ...}`` JSON line for raw streams; the body then ends well-formed (the final
+  empty chunk goes out), so clients read the error instead of a broken connection.
 - A client disconnect stops the generator; the concurrency ``slot`` is released when the
   stream ends for any reason.
 """
@@ -47,7 +47,6 @@ class StreamResponse(Response):
         timeout: float,
         slot: Slot | None = None,
         done: bytes | None = None,
-        abort_on_error: bool = False,
         metrics: ServerMetrics | None = None,
     ) -> None:
         self.stream = stream
@@ -57,7 +56,6 @@ class StreamResponse(Response):
         self.timeout = timeout
         self.slot = slot
         self.done = done
-        self.abort_on_error = abort_on_error
         self.metrics = metrics
         self.status_code = 200
         self.background: BackgroundTask | None = None
@@ -82,9 +80,7 @@ class StreamResponse(Response):
         watcher.add_done_callback(on_disconnect)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            failed = await self._pump(send)
-            if failed and self.abort_on_error:
-                return  # returning without the final chunk makes the server close the connection
+            await self._pump(send)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not gone:
