@@ -7,6 +7,7 @@ that a rebuild here reuses its layer even while trussd's source is being edited.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import signal
@@ -246,3 +247,51 @@ def test_a_missing_base_image(server: ServerEnvironment) -> None:
     assert caught.value.hint is not None
     assert "make base-image" in caught.value.hint
     assert not _exists(tag)
+
+
+def _layer_bytes(tag: str, out: Path) -> list[bytes]:
+    """Every blob of the saved image (layers, config, manifest), uncompressed."""
+    saved = _quiet("podman", "save", "--format", "oci-dir", "-o", str(out), tag)
+    assert saved.returncode == 0, saved.stderr
+    blobs = []
+    for blob in sorted((out / "blobs" / "sha256").iterdir()):
+        data = blob.read_bytes()
+        blobs.append(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    return blobs
+
+
+def test_no_secret_reaches_any_layer(server: ServerEnvironment, tmp_path: Path) -> None:
+    # A build secret a build step really reads (and copies about), and a secret value left
+    # in config.yaml: neither may be in any layer, the config or the history of the image.
+    build_secret, config_secret = "bsec-9d41e07a", "csec-52b8aa13"
+    truss = tmp_path / "image-custom"
+    shutil.copytree(FIXTURES / "image-custom", truss)
+    config = truss / "config.yaml"
+    text = config.read_text().replace(
+        "  hf_access_token: null\n", f"  hf_access_token: null\n  api_key: {config_secret}\n"
+    )
+    config.write_text(
+        text + "build:\n  secret_to_path_mapping:\n    pip_token: /run/secrets/pip_token\n"
+        "build_commands:\n  - test -s /run/secrets/pip_token && "
+        "cp /run/secrets/pip_token /tmp/t && rm /tmp/t && echo read-the-build-secret\n"
+    )
+    (tmp_path / "token").write_text(build_secret)
+    tag = f"localhost/trussd-test-secrets:{int(time.time())}"
+    context = render_context(load_truss(truss), ContextOptions(base_image=BASE), server=server)
+    ca = HOST_CA if HOST_CA.is_file() else None
+    try:
+        result = build_image(
+            context,
+            detect_builder("buildah"),
+            tag=tag,
+            ca_cert=ca,
+            secrets={"pip_token": tmp_path / "token"},
+        )
+        assert "read-the-build-secret" in result.log  # the step did see the secret
+        blobs = _layer_bytes(tag, tmp_path / "saved")
+    finally:
+        _quiet("buildah", "rmi", tag)
+    assert len(blobs) > 3
+    for blob in blobs:
+        assert build_secret.encode() not in blob
+        assert config_secret.encode() not in blob

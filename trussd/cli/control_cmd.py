@@ -139,6 +139,12 @@ def _size(n: float) -> str:
 @click.option("--promote", is_flag=True, help="Make this the model's production deployment.")
 @click.option("--wait", is_flag=True, help="Stream status and logs until ready or failed.")
 @click.option("--max-file-size", default=512, show_default=True, type=int, help="MiB per file.")
+@click.option(
+    "--image",
+    default=None,
+    help="Run replicas from this image, built on the control plane's machine with "
+    "`trussd image build` (admin key).",
+)
 @_friendly
 def push(
     truss_dir: Path,
@@ -147,6 +153,7 @@ def push(
     promote: bool,
     wait: bool,
     max_file_size: int,
+    image: str | None,
 ) -> None:
     """Package TRUSS_DIR, upload it and create a deployment."""
     from trussd.config import validate_truss
@@ -175,7 +182,7 @@ def push(
             click.echo("already uploaded (same content); skipping upload")
         else:
             _upload(client, package)
-    record = client.create_deployment(package.sha256, promote)
+    record = client.create_deployment(package.sha256, promote, image)
     base = client.remote + f"/models/{record['model']}"
     role = "production" if record["is_production"] else "not production (use --promote)"
     click.echo(f"deployment {record['id']}: {record['model']} v{record['version']}, {role}")

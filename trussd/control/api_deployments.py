@@ -23,6 +23,11 @@ Who = Annotated[Principal, Depends(principal)]
 class DeployRequest(BaseModel):
     blob: str = Field(description="SHA-256 of an uploaded truss archive.")
     promote: bool = Field(default=False, description="Make it the model's production deployment.")
+    image: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$",
+        description="Run replicas from this locally built image (`trussd image run`); admin only.",
+    )
 
 
 def deployment_view(cp: ControlPlane, record: DeploymentRecord) -> dict[str, Any]:
@@ -48,6 +53,7 @@ def deployment_view(cp: ControlPlane, record: DeploymentRecord) -> dict[str, Any
         "instance_type": record.instance_type,
         "served_model_name": record.served_model_name,
         "blob": record.blob,
+        "image": record.image,
         "created_at": record.created_at,
         "autoscaling": record.settings.model_dump(
             include={
@@ -84,7 +90,7 @@ async def put_blob(request: Request, sha256: str, who: Who) -> dict[str, Any]:
 @router.post("/deployments", status_code=201)
 async def post_deployment(request: Request, body: DeployRequest, who: Who) -> dict[str, Any]:
     cp = plane(request)
-    record = await cp.deploy(who, body.blob, body.promote)
+    record = await cp.deploy(who, body.blob, body.promote, body.image)
     return deployment_view(cp, record)
 
 

@@ -73,10 +73,13 @@ class ControlClient:
             timeout=httpx.Timeout(60.0, write=None),
         )
 
-    def create_deployment(self, sha256: str, promote: bool) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
-            "POST", "/v1/deployments", json={"blob": sha256, "promote": promote}, timeout=300.0
-        )
+    def create_deployment(
+        self, sha256: str, promote: bool, image: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"blob": sha256, "promote": promote}
+        if image is not None:
+            body["image"] = image
+        result: dict[str, Any] = self.json("POST", "/v1/deployments", json=body, timeout=300.0)
         return result
 
     def logs(

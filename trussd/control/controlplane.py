@@ -36,7 +36,7 @@ from trussd.control.settings import ControlSettings
 from trussd.control.store import Store, open_store
 from trussd.control.tenants import DEFAULT_TENANT, ensure_tenant
 from trussd.control.unpack import UnpackLimits, safe_unpack
-from trussd.errors import Conflict, ControlError, NotFound, UploadRejected
+from trussd.errors import Conflict, ControlError, NotFound, Unauthorized, UploadRejected
 
 __all__ = ["ControlPlane"]
 
@@ -81,7 +81,16 @@ class ControlPlane:
         self._principals.clear()
 
     # -- deployments ----------------------------------------------------------------------
-    async def deploy(self, principal: Principal, blob: str, promote_it: bool) -> DeploymentRecord:
+    async def deploy(
+        self, principal: Principal, blob: str, promote_it: bool, image: str | None = None
+    ) -> DeploymentRecord:
+        if image is not None and not principal.is_admin:
+            # Images live in this machine's store, shared by every tenant: only its operator
+            # may choose one to run.
+            raise Unauthorized(
+                "deploying from an image needs an admin key",
+                hint="push without --image, or ask the operator",
+            )
         archive = self.blobs.path(blob)
         if not archive.is_file() or not owns_blob(self.store, principal.tenant, blob):
             raise NotFound(
@@ -111,6 +120,7 @@ class ControlPlane:
                 truss_dir=str(truss_dir),
                 instance_type=instance_type_of(spec),
                 promote=promote_it,
+                image=image,
             )
         except UploadRejected:
             shutil.rmtree(root, ignore_errors=True)

@@ -70,6 +70,8 @@ class DeploymentRecord(BaseModel):
     settings: DeploymentConfig
     secret_names: tuple[str, ...]
     served_model_name: str
+    # A locally built image (`trussd image build`) its replicas run instead of `trussd serve`.
+    image: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> DeploymentRecord:
@@ -90,6 +92,7 @@ class DeploymentRecord(BaseModel):
             settings=DeploymentConfig.model_validate(settings["deployment"]),
             secret_names=tuple(settings["secret_names"]),
             served_model_name=settings["served_model_name"],
+            image=settings.get("image"),
         )
 
 
@@ -121,11 +124,13 @@ def create_deployment(
     truss_dir: str,
     instance_type: str,
     promote: bool,
+    image: str | None = None,
 ) -> DeploymentRecord:
     settings = {
         "deployment": spec.deployment.model_dump(mode="json"),
         "secret_names": list(spec.secret_names),
         "served_model_name": spec.served_model_name,
+        "image": image,
     }
     now = time.time()
     with store.transaction():

@@ -45,6 +45,8 @@ __all__ = [
     "ReplicaTimings",
     "default_command",
     "free_port",
+    "image_command",
+    "leftover_container",
     "replica_env",
 ]
 
@@ -91,6 +93,33 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def image_command(image: str, secrets: dict[str, str], replica_id: str) -> CommandFactory:
+    """`trussd image run IMAGE` on the replica's port. The container sees only what is passed
+    with -e: the replica's own secrets and its id (by which a restarted control plane finds
+    what is left of it)."""
+    names = {REPLICA_ID_ENV: replica_id, **secrets}
+    env_args = [arg for key, value in sorted(names.items()) for arg in ("-e", f"{key}={value}")]
+
+    def command(truss_dir: Path, port: int) -> list[str]:
+        del truss_dir  # the truss is inside the image
+        run = [sys.executable, "-m", "trussd.cli.main", "image", "run", "--port", str(port)]
+        return [*run, *env_args, "--", image]
+
+    return command
+
+
+def leftover_container(cmdline: Sequence[str]) -> str | None:
+    """The buildah working container a killed image replica leaves behind: named in its
+    ``buildah run [options] CONTAINER -- command`` process (the runner removes it only when it
+    is itself stopped, not killed)."""
+    if len(cmdline) < 4 or Path(cmdline[0]).name != "buildah" or cmdline[1] != "run":
+        return None
+    if "--" not in cmdline:
+        return None
+    end = cmdline.index("--")
+    return cmdline[end - 1] if end >= 3 else None
 
 
 def replica_env(replica_id: str, workdir: Path, secrets: dict[str, str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,14 @@ from trussd.control.metering import BillingOwner, Ledger
 from trussd.control.metrics import ControlMetrics
 from trussd.control.pool import Pool
 from trussd.control.registry import DeploymentRecord, DeploymentStatus, live_deployments, set_status
-from trussd.control.replica import REPLICA_ID_ENV, Replica, ReplicaState, replica_env
+from trussd.control.replica import (
+    REPLICA_ID_ENV,
+    Replica,
+    ReplicaState,
+    image_command,
+    leftover_container,
+    replica_env,
+)
 from trussd.control.secrets_store import secret_env
 from trussd.control.settings import ControlSettings
 from trussd.control.store import Store
@@ -233,15 +241,15 @@ class Runtime:
         self.ledger.bill_interval(
             _owner(pool.record, replica_id), replica.requested_at, replica.requested_at
         )
-        env = replica_env(
-            replica_id,
-            workdir,
-            secret_env(self.store, pool.record.tenant, pool.record.secret_names),
-        )
+        secrets_env = secret_env(self.store, pool.record.tenant, pool.record.secret_names)
+        env = replica_env(replica_id, workdir, secrets_env)
+        command, image = self._command, pool.record.image
+        if image is not None:
+            command = image_command(image, secrets_env, replica_id)
         started = time.monotonic()
         try:
-            zygote = await self._ensure_zygote()
-            await replica.spawn(self._command, Path(pool.record.truss_dir), env, pool.log, zygote)
+            zygote = None if image is not None else await self._ensure_zygote()
+            await replica.spawn(command, Path(pool.record.truss_dir), env, pool.log, zygote)
         except OSError as exc:
             pool.log.event(f"replica {replica_id} could not start: {exc}")
             await self._finish(pool, replica, failed=f"could not start: {exc}")
@@ -363,16 +371,22 @@ def _kill_replica_processes(ids: set[str]) -> set[str]:
     if not ids:
         return set()
     killed: dict[int, str] = {}
+    containers: list[str] = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
             replica_id = _replica_id_of(proc, ids)
             if replica_id is not None and _running(int(proc.name)):
+                with contextlib.suppress(OSError):
+                    cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                    containers += filter(None, [leftover_container(cmdline.split("\0"))])
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(int(proc.name), signal.SIGKILL)
                 killed[int(proc.name)] = replica_id
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(_running(pid) for pid in killed):
         time.sleep(0.02)
+    for container in containers:  # an image replica's container, once nothing runs in it
+        subprocess.run(["buildah", "rm", container], capture_output=True, check=False, timeout=60)
     return set(killed.values())
 
 
