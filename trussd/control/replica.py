@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import enum
 import os
 import signal
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from trussd.control.logs import DeploymentLog
+from trussd.control.zygote import die_with_parent
 from trussd.server.upstream import UpstreamClient
 
 if TYPE_CHECKING:
@@ -142,12 +142,6 @@ def _load_failed(response: httpx.Response) -> bool:
     return state.upper() in ("LOAD_FAILED", "FAILED")
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 @dataclass
 class ReplicaTimings:
     """Seconds from the request for a replica: process spawned, alive (``GET /``), ready."""
@@ -214,7 +208,7 @@ class Replica:
                     stdout=fd,
                     stderr=fd,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
                 )
             finally:
                 os.close(fd)

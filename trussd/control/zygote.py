@@ -57,6 +57,12 @@ def _prctl(option: int, arg: int | bytes) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, arg, 0, 0, 0)
 
 
+def die_with_parent() -> None:
+    """A ``preexec_fn``: the kernel kills this process when its parent dies (PR_SET_PDEATHSIG),
+    so a killed control plane leaves no zygote or replica behind."""
+    _prctl(1, signal.SIGKILL)
+
+
 def _child(request: dict[str, Any], parent_fds: Sequence[int]) -> None:
     """Runs in the forked replica; never returns."""
     code = 1
@@ -174,8 +180,6 @@ class Zygote:
         )
 
     async def start(self, timeout: float = 120.0) -> None:
-        from trussd.control.replica import _die_with_parent
-
         self._ready = asyncio.Event()
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -183,7 +187,7 @@ class Zygote:
             "trussd.control.zygote",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             limit=1 << 20,
         )
         self._reader = asyncio.create_task(self._read())
