@@ -195,3 +195,46 @@ def test_spec_resolves_paths_and_requirements_file(tmp_path: Path) -> None:
     assert spec.secret_names == ("hf_access_token",)
     assert spec.model_file == tmp_path.resolve() / "model" / "model.py"
     assert spec.data_dir == tmp_path.resolve() / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("hf_access_token", True),
+        ("my-secret.v2", True),
+        ("DOCKER_REGISTRY_us-docker.pkg.dev/my-project", True),
+        ("DOCKER_REGISTRY_localhost:5000", True),
+        ("DOCKER_REGISTRY_gcr.io\nEVIL=1", False),
+        ("DOCKER_REGISTRY_gcr.io\x00", False),
+        ("DOCKER_REGISTRY_a=b", False),
+        ("DOCKER_REGISTRY_my host", False),
+        ("hf_token\n", False),
+        ("my secret", False),
+    ],
+)
+def test_build_secret_names(name: str, ok: bool) -> None:
+    """Registry secrets are named after the registry, but still cannot smuggle a newline."""
+    data = {"build": {"secret_to_path_mapping": {name: "/run/secrets/x"}}}
+    if ok:
+        assert name in TrussConfig.model_validate(data).build.secret_to_path_mapping
+    else:
+        with pytest.raises(ValueError, match="secret name"):
+            TrussConfig.model_validate(data)
+
+
+@pytest.mark.parametrize("where", ["../outside.txt", "sub/../../outside.txt", "ABSOLUTE", "LINK"])
+def test_requirements_file_must_lie_inside_the_truss(tmp_path: Path, where: str) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret-package==1\n")
+    truss = tmp_path / "truss"
+    (truss / "model").mkdir(parents=True)
+    (truss / "sub").mkdir()
+    (truss / "model" / "model.py").write_text("class Model:\n    pass\n")
+    if where == "LINK":
+        (truss / "reqs.txt").symlink_to(outside)
+        where = "reqs.txt"
+    elif where == "ABSOLUTE":
+        where = str(outside)
+    (truss / "config.yaml").write_text(f"model_name: m\nrequirements_file: {where}\n")
+    with pytest.raises(ConfigError, match="outside the truss folder"):
+        load_truss(truss)

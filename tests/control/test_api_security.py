@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import tarfile
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from trussd.control import unpack
 from trussd.control.app import create_app
 from trussd.control.controlplane import ControlPlane
 from trussd.control.keys import create_key, hash_key
@@ -186,6 +188,31 @@ async def test_a_malicious_push_is_rejected_and_leaves_nothing(api: Api, tmp_pat
     assert api.plane.store.query("SELECT sha256 FROM blob_owners") == []
     again = await api.client.post("/v1/deployments", json={"blob": sha}, headers=auth(ADMIN_KEY))
     assert again.status_code == 404
+
+
+async def test_a_server_failure_while_unpacking_keeps_the_blob(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full says nothing about the archive: a 5xx, and the upload stays for a retry."""
+    truss = FIXTURES / "control-echo"
+    package = pack(truss, collect_files(truss), tmp_path / "echo.tar.gz")
+    sha = await api.upload(package.path.read_bytes())
+
+    def disk_full(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(unpack.shutil, "copyfileobj", disk_full)
+        response = await api.client.post(
+            "/v1/deployments", json={"blob": sha}, headers=auth(ADMIN_KEY)
+        )
+    assert response.status_code == 500, response.text
+    assert "No space left" in response.json()["error"]
+    assert api.plane.blobs.exists(sha)
+    assert api.plane.store.query("SELECT sha256 FROM blob_owners") == [{"sha256": sha}]
+    assert not list(api.plane.settings.deployments_dir.iterdir())
+    again = await api.client.post("/v1/deployments", json={"blob": sha}, headers=auth(ADMIN_KEY))
+    assert again.status_code == 201, again.text
 
 
 async def test_an_invalid_truss_is_rejected_with_its_diagnostics(api: Api, tmp_path: Path) -> None:

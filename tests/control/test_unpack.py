@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import errno
 import gzip
 import io
 import os
@@ -11,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from trussd.control import unpack
 from trussd.control.unpack import UnpackLimits, safe_unpack
-from trussd.errors import UploadRejected
+from trussd.errors import TrussdError, UploadRejected
 
 Member = tuple[tarfile.TarInfo, bytes | None]
 
@@ -55,6 +58,16 @@ MALICIOUS: dict[str, Callable[[], list[Member]]] = {
     "fifo": lambda: [(info("fifo", tarfile.FIFOTYPE), None)],
     "duplicate": lambda: [file("config.yaml"), file("config.yaml")],
     "too many": lambda: [file(f"f{i}") for i in range(20)],
+    # Each link's text stays inside; resolved, the chain leads to /etc/passwd.
+    "symlink chain out": lambda: [
+        (info("x", tarfile.SYMTYPE, link="."), None),
+        (info("config.yaml", tarfile.SYMTYPE, link="x/" * 10 + "../" * 10 + "etc/passwd"), None),
+    ],
+    "symlink loop": lambda: [
+        (info("a", tarfile.SYMTYPE, link="b"), None),
+        (info("b", tarfile.SYMTYPE, link="a"), None),
+    ],
+    "file where a folder goes": lambda: [file("model"), file("model/model.py")],
 }
 
 
@@ -119,3 +132,46 @@ def test_a_good_archive_unpacks_with_inside_links(tmp_path: Path) -> None:
     out = safe_unpack(archive(tmp_path / "ok.tar.gz", members), tmp_path / "out")
     assert (out / "model" / "alias.py").read_text() == "class Model: ...\n"
     assert (out / "copy.yaml").read_text() == "model_name: t\n"
+
+
+# `truncate -s 8M sp/big.bin; tar -S -czf sparse.tar.gz -C sp big.bin` (GNU tar): 124 bytes.
+SPARSE_8MIB = (
+    "H4sIAAAAAAAAA+3QSwrCMBAA0BwlJ5DEprmIJ7Ab6cZCrfc3FFciCkI28t5mBmZgPtN8OUzzNfSUmlrKHpvXuOd5HN"
+    "JxrEOprS+XXFKIp65bPd1v23mNMazLsn3q+1b/Wbu+vPtIlwEAAAAAAAAAAAD8iQf47bRwACgAAA=="
+)
+
+
+def test_a_sparse_member_is_rejected(tmp_path: Path) -> None:
+    """Holes are not in the stream, so the decompressed count never sees them."""
+    upload = tmp_path / "sparse.tar.gz"
+    upload.write_bytes(base64.b64decode(SPARSE_8MIB))
+    with pytest.raises(UploadRejected, match="sparse"):
+        safe_unpack(upload, tmp_path / "out", UnpackLimits(max_bytes=1 << 20))
+    assert [p.name for p in tmp_path.iterdir()] == ["sparse.tar.gz"]
+
+
+def test_hard_link_copies_count_towards_the_size_limit(tmp_path: Path) -> None:
+    one_mib = os.urandom(1 << 20)  # incompressible: the stream stays small, the copies do not
+    members = [file("w.bin", one_mib)] + [
+        (info(f"copy{i}", tarfile.LNKTYPE, link="w.bin"), None) for i in range(8)
+    ]
+    upload = archive(tmp_path / "links.tar.gz", members)
+    with pytest.raises(UploadRejected, match="bomb"):
+        safe_unpack(upload, tmp_path / "out", UnpackLimits(max_bytes=4 << 20))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_server_failure_is_not_a_rejection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full is this machine's trouble, not the archive's: not an UploadRejected."""
+    upload = archive(tmp_path / "ok.tar.gz", [file("config.yaml", b"model_name: t\n")])
+
+    def disk_full(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(unpack.shutil, "copyfileobj", disk_full)
+    with pytest.raises(TrussdError, match="No space left") as caught:
+        safe_unpack(upload, tmp_path / "store" / "out")
+    assert not isinstance(caught.value, UploadRejected)
+    assert not list((tmp_path / "store").iterdir())

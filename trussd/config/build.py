@@ -27,9 +27,11 @@ __all__ = [
 RESERVED_SERVER_PORT = 8080
 # Truss's default non-root user id; a docker_server may not claim it.
 DEFAULT_NON_ROOT_USER_ID = 60000
-_SECRET_NAME = re.compile(r"^[-._a-zA-Z0-9]+$")
-# Truss lets names with this prefix through the pattern check (registry credentials).
+_SECRET_NAME = re.compile(r"[-._a-zA-Z0-9]+")
+# Truss lets names with this prefix through the pattern check (registry credentials, named
+# after the registry); trussd still confines the rest to what a registry host/path holds.
 _REGISTRY_SECRET_PREFIX = "DOCKER_REGISTRY_"
+_REGISTRY_SECRET_REST = re.compile(r"[-._:/a-zA-Z0-9]+")
 
 
 def check_secret_name(name: object) -> str:
@@ -40,11 +42,16 @@ def check_secret_name(name: object) -> str:
         raise ValueError(f"secret name `{name}` is longer than 253 characters")
     if name in {".", ".."}:
         raise ValueError(f"secret name cannot be `{name}`")
-    if not _SECRET_NAME.match(name) and not name.startswith(_REGISTRY_SECRET_PREFIX):
-        raise ValueError(
-            f"invalid secret name `{name}`; use letters, digits, `-`, `_` and `.` only"
-        )
-    return name
+    if _SECRET_NAME.fullmatch(name):
+        return name
+    if name.startswith(_REGISTRY_SECRET_PREFIX):
+        if not _REGISTRY_SECRET_REST.fullmatch(name.removeprefix(_REGISTRY_SECRET_PREFIX)):
+            raise ValueError(
+                f"invalid registry secret name {name!r}; after `{_REGISTRY_SECRET_PREFIX}` use"
+                " a registry host and path: letters, digits, `.`, `-`, `_`, `:` and `/` only"
+            )
+        return name
+    raise ValueError(f"invalid secret name {name!r}; use letters, digits, `-`, `_` and `.` only")
 
 
 class ModelServer(enum.StrEnum):

@@ -141,6 +141,16 @@ def _requirements(root: Path, config: TrussConfig) -> tuple[list[str], list[Diag
     if not config.requirements_file:
         return list(config.requirements), []
     path = root / config.requirements_file
+    # Truss accepts any path here; only a file inside the truss travels with it (and an
+    # uploaded truss must not read the server's files), so the folder check confines it.
+    if not path.resolve().is_relative_to(root.resolve()):
+        return [], [
+            _error(
+                f"requirements_file `{config.requirements_file}` lies outside the truss folder",
+                "move the file into the truss folder and give its path relative to it",
+                path="requirements_file",
+            )
+        ]
     if not path.is_file():
         return [], [
             _error(

@@ -41,6 +41,17 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _amount(value: str, number: float, *, zero_ok: bool, example: str) -> None:
+    """Refuse what ``float()`` lets through but no quantity can be: nan, inf, negatives."""
+    if math.isfinite(number) and (number > 0 or (zero_ok and number == 0)):
+        return
+    least = "0 or more" if zero_ok else "more than 0"
+    raise FieldProblem(
+        f"`{value}` is not a usable quantity; it must be a finite number {least}",
+        hint=f"write a plain amount such as `{example}`",
+    )
+
+
 def _memory_fix(text: str) -> str:
     """The valid spelling a user most likely meant, e.g. ``2GB`` → ``2Gi``."""
     match = re.match(rf"^\s*({_NUMBER})\s*([a-zA-Z]*)\s*$", text)
@@ -58,6 +69,7 @@ def check_memory(value: str) -> str:
     """Return ``value`` if it is a memory quantity Truss accepts, else raise ValueError."""
     text = value.strip()
     if _is_number(text):
+        _amount(value, float(text), zero_ok=False, example="2Gi")
         return value
     match = _MEMORY_RE.fullmatch(text)
     if not match or (match.group(2) or "") not in MEMORY_UNITS:
@@ -66,17 +78,23 @@ def check_memory(value: str) -> str:
             f"`{value}` is not a memory quantity; use {_memory_fix(text)}",
             hint=f"a number with one of the units {units}",
         )
+    _amount(value, float(match.group(1)), zero_ok=False, example="2Gi")
     return value
 
 
 def check_cpu(value: str) -> str:
     """Return ``value`` if it is a CPU quantity (cores, or millicores like ``500m``)."""
     text = value.strip()
-    if _is_number(text) or (text.endswith("m") and re.fullmatch(r"^[0-9.]*m$", text)):
+    # zero is kept (Truss and Kubernetes accept a zero request); negatives and nan are not
+    if _is_number(text):
+        _amount(value, float(text), zero_ok=True, example="500m")
         return value
-    raise ValueError(
+    if _CPU_RE.fullmatch(text):
+        return value
+    raise FieldProblem(
         f"`{value}` is not a CPU quantity; use a number of cores (`2`, `0.5`) "
-        "or millicores (`500m`)"
+        "or millicores (`500m`)",
+        hint="millicores need digits before the `m`, e.g. `250m`",
     )
 
 
@@ -96,5 +114,5 @@ def cpu_millicores(value: str) -> int:
     """The number of millicores a valid CPU quantity stands for."""
     text = value.strip()
     if text.endswith("m"):
-        return math.ceil(float(text[:-1] or 0))
+        return math.ceil(float(text[:-1]))
     return math.ceil(float(text) * 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,51 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from trussd.config.diagnostics import Diagnostic, Location, Severity
+
+# Truss loads config.yaml with PyYAML's safe_load, whose YAML 1.1 is narrower than ruamel's:
+# `y`/`n` stay strings, and a float needs a dot and a signed exponent (`1e3` is a string).
+# These two patterns state PyYAML's rules; the other scalar rules agree already.
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_PYYAML_RULES: dict[str, re.Pattern[str]] = {
+    _BOOL_TAG: re.compile(
+        r"""^(?:yes|Yes|YES|no|No|NO
+        |true|True|TRUE|false|False|FALSE
+        |on|On|ON|off|Off|OFF)$""",
+        re.X,
+    ),
+    _FLOAT_TAG: re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+        |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+}
+
+
+class _PyYamlResolver(VersionedResolver):
+    """ruamel's YAML 1.1 resolver with PyYAML's bool and float patterns, whatever version
+    the document declares (PyYAML ignores a `%YAML 1.2` directive's scalar rules too)."""
+
+    _table: dict[Any, list[tuple[str, Any]]] | None = None
+
+    @property
+    def versioned_resolver(self) -> Any:
+        if _PyYamlResolver._table is None:
+            table: dict[Any, list[tuple[str, Any]]] = {}
+            for versions, tag, regexp, first in implicit_resolvers:
+                if (1, 1) not in versions:
+                    continue
+                for ch in first if first is not None else [None]:
+                    table.setdefault(ch, []).append((tag, _PYYAML_RULES.get(tag, regexp)))
+            _PyYamlResolver._table = table
+        return _PyYamlResolver._table
 
 
 class YamlSource:
@@ -95,8 +138,9 @@ def _mark_diagnostic(exc: MarkedYAMLError, file: str, message: str, hint: str) -
 def parse_yaml(text: str, file: str = "config.yaml") -> YamlSource | Diagnostic:
     """Parse ``text``; a syntax error or duplicate key comes back as a Diagnostic."""
     yaml = YAML(typ="rt")
-    # YAML 1.1 scalars (`yes`, `on`, `0755`), as Truss's PyYAML loader reads them.
+    # YAML 1.1 scalars (`yes`, `on`, `0755`), exactly as Truss's PyYAML loader reads them.
     yaml.version = (1, 1)
+    yaml.Resolver = _PyYamlResolver
     yaml.allow_duplicate_keys = False
     try:
         data = yaml.load(text)

@@ -123,6 +123,8 @@ class ControlPlane:
                 image=image,
             )
         except UploadRejected:
+            # Only the archive's own fault discards it; a failure of this server while
+            # unpacking (disk full) is another TrussdError and keeps the blob for a retry.
             shutil.rmtree(root, ignore_errors=True)
             await asyncio.to_thread(discard_rejected, self.store, self.blobs, blob)
             raise

@@ -4,16 +4,22 @@ An upload is untrusted. Members are checked one by one as the archive streams, a
 into a fresh temporary folder inside the store that is renamed into place only when the whole
 archive passed; on any rejection the folder is removed, so nothing of a rejected upload stays.
 
-Rejected: absolute names, ``..`` components, duplicate names, devices/fifos, links whose target
-leads outside the truss, members below a link (writing through it), and archive bombs — more
-than ``max_members`` entries, or more once decompressed than ``max_bytes`` or ``max_ratio``
-times the archive's own size (above a ``ratio_floor``), counted on the decompressed stream
-itself, so lying headers do not help. Real trusses (code, configs, weights) compress a few
-times at most; a run of zeros compresses a thousand times.
+Rejected: absolute names, ``..`` components, duplicate names, devices/fifos, sparse files,
+links whose target leads outside the truss (checked on the text, then again on the real path
+once every link exists, since a chain of inside links can still lead out), members below a
+link (writing through it), and archive bombs — more than ``max_members`` entries, or more once
+decompressed than ``max_bytes`` or ``max_ratio`` times the archive's own size (above a
+``ratio_floor``), counted on the decompressed stream itself, so lying headers do not help, and
+on the sizes written (hard links are copies). Real trusses (code, configs, weights) compress a
+few times at most; a run of zeros compresses a thousand times.
+
+Only what the archive's bytes cause is an UploadRejected (the blob is then worthless to anyone);
+a failure of this machine (disk full, out of file handles) is a plain TrussdError, a 5xx.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import os
@@ -25,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from trussd.errors import UploadRejected
+from trussd.errors import TrussdError, UploadRejected
 
 __all__ = ["UnpackLimits", "safe_unpack"]
 
@@ -57,10 +63,7 @@ class _Counted(io.RawIOBase):
         data = self._inner.read(len(buffer))
         self._left -= len(data)
         if self._left < 0:
-            raise UploadRejected(
-                f"archive expands beyond {self._limit // 1024**2} MiB, the unpacked size limit"
-                " for an archive of its size (archive bomb?)"
-            )
+            raise _bomb(self._limit)
         buffer[: len(data)] = data
         return len(data)
 
@@ -86,12 +89,31 @@ def _link_inside(name: str, target: str, *, hard: bool) -> str:
     return normal
 
 
+# Errors a fresh staging folder can only get from the archive's own names (a file where a
+# folder must go, a name too long); every other OSError is this machine's trouble.
+_CONTENT_ERRNOS = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP}
+
+
+def _bomb(limit: int) -> UploadRejected:
+    return UploadRejected(
+        f"archive expands beyond {limit // 1024**2} MiB, the unpacked size limit"
+        " for an archive of its size (archive bomb?)"
+    )
+
+
 class _Checker:
-    def __init__(self, limits: UnpackLimits) -> None:
+    def __init__(self, limits: UnpackLimits, expanded_limit: int) -> None:
         self.limits = limits
+        self.expanded_limit = expanded_limit
+        self.total = 0
         self.names: set[str] = set()
         self.links: set[str] = set()
-        self.files: set[str] = set()
+        self.files: dict[str, int] = {}
+
+    def _count(self, size: int) -> None:
+        self.total += size
+        if self.total > self.expanded_limit:
+            raise _bomb(self.expanded_limit)
 
     def check(self, member: tarfile.TarInfo) -> str:
         if len(self.names) >= self.limits.max_members:
@@ -105,6 +127,13 @@ class _Checker:
                 raise UploadRejected(f"archive member `{name}` lies below a link")
         if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
             raise UploadRejected(f"archive member `{name}` is not a file, folder or link")
+        if member.issparse():
+            # Holes are not in the stream: a tiny archive could write a file of any size.
+            raise UploadRejected(
+                f"archive member `{name}` is a sparse file",
+                hint="pack the truss without --sparse (-S)",
+            )
+        size = member.size if member.isfile() else 0
         if member.issym():
             _link_inside(name, member.linkname, hard=False)
             self.links.add(name)
@@ -112,8 +141,10 @@ class _Checker:
             target = _link_inside(name, member.linkname, hard=True)
             if target not in self.files:
                 raise UploadRejected(f"hard link `{name}` does not point to an earlier file")
+            size = self.files[target]  # extracted as a copy: its bytes count again
+        self._count(size)
         if member.isfile() or member.islnk():
-            self.files.add(name)
+            self.files[name] = size
         self.names.add(name)
         return name
 
@@ -144,24 +175,52 @@ def _extract(tar: tarfile.TarFile, dest: Path, checker: _Checker) -> None:
     for name, target in symlinks:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, dest / name)
+    _links_resolve_inside(dest, [name for name, _ in symlinks])
+
+
+def _links_resolve_inside(dest: Path, links: list[str]) -> None:
+    """Each link's text stayed inside, but a chain (`x -> .`, `y -> x/x/../../..`) may not:
+    resolve every link for real, now that all of them exist."""
+    root = os.path.realpath(dest)
+    for name in links:
+        try:
+            real = os.path.realpath(dest / name, strict=True)
+        except FileNotFoundError:
+            real = os.path.realpath(dest / name)  # dangling: harmless if it dangles inside
+        except OSError as exc:
+            raise UploadRejected(f"link `{name}` cannot be resolved (a loop?)") from exc
+        if real != root and not real.startswith(root + os.sep):
+            raise UploadRejected(f"link `{name}` leads outside the truss")
 
 
 def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits | None = None) -> Path:
-    """Unpack ``archive`` (a ``.tar.gz``) to ``dest`` (must not exist) or raise UploadRejected."""
+    """Unpack ``archive`` (a ``.tar.gz``) to ``dest`` (must not exist) or raise UploadRejected
+    (the archive's fault) or TrussdError (this server's: disk full, no file handles)."""
     limits = limits or UnpackLimits()
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        _unpack_into(archive, staging, limits)
+        os.rename(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest
+
+
+def _unpack_into(archive: Path, staging: Path, limits: UnpackLimits) -> None:
     try:
         with gzip.open(archive, "rb") as gz:
             limit = limits.expanded_limit(archive.stat().st_size)
             counted = io.BufferedReader(_Counted(gz, limit))
             with tarfile.open(fileobj=counted, mode="r|") as tar:
-                _extract(tar, staging, _Checker(limits))
-        os.rename(staging, dest)
-    except UploadRejected:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+                _extract(tar, staging, _Checker(limits, limit))
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise UploadRejected(f"archive is not a valid .tar.gz: {exc}") from exc
-    return dest
+    except OSError as exc:
+        if exc.errno in _CONTENT_ERRNOS:
+            raise UploadRejected(f"archive members clash: {exc.strerror}") from exc
+        raise TrussdError(
+            f"could not unpack the archive on this server: {exc}",
+            hint="the upload is kept; retry once the operator has fixed the server",
+        ) from exc

@@ -102,20 +102,26 @@ class StreamResponse(Response):
         try:
             async with asyncio.timeout(None) as deadline:
                 watchdog = _Watchdog(deadline, self.timeout)
-                while True:
-                    try:
-                        batch = await self.stream.next_batch()
-                    except StopAsyncIteration:
-                        break
-                    watchdog.progress()
-                    body = b"".join([encode(chunk) for chunk in batch])
-                    if self.done is not None and body.endswith(self.done):
-                        sent_done = True
-                    if body:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-                    if chunks is not None:
-                        chunks.inc(len(batch))
-                watchdog.stop()
+                # stopped however the loop ends (model error, client disconnect): a timer left
+                # behind would fire on the finished Timeout and the loop would log a RuntimeError
+                try:
+                    while True:
+                        try:
+                            batch = await self.stream.next_batch()
+                        except StopAsyncIteration:
+                            break
+                        watchdog.progress()
+                        body = b"".join([encode(chunk) for chunk in batch])
+                        if self.done is not None and body.endswith(self.done):
+                            sent_done = True
+                        if body:
+                            await send(
+                                {"type": "http.response.body", "body": body, "more_body": True}
+                            )
+                        if chunks is not None:
+                            chunks.inc(len(batch))
+                finally:
+                    watchdog.stop()
         except TimeoutError:
             exc = RequestTimeout(
                 f"no chunk from the model within {self.timeout:g} s (streaming_read_timeout)"
