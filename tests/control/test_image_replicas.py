@@ -27,12 +27,14 @@ BASE = "localhost/trussd-base:bookworm"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def test_the_image_command_passes_only_its_secrets_and_ends_options() -> None:
-    command = image_command("localhost/x:1", {"TRUSSD_SECRET_a": "v"}, "r1")(Path("/t"), 9)
+def test_the_image_command_names_only_its_secrets_and_ends_options() -> None:
+    secret = "value-nobody-may-read"
+    command = image_command("localhost/x:1", {"TRUSSD_SECRET_a": secret}, "r1")(Path("/t"), 9)
     assert command[-2:] == ["--", "localhost/x:1"]
     assert command[command.index("--port") + 1] == "9"
-    env_args = [command[i + 1] for i, arg in enumerate(command) if arg == "-e"]
-    assert env_args == ["TRUSSD_REPLICA_ID=r1", "TRUSSD_SECRET_a=v"]
+    env_args = [command[i + 1] for i, arg in enumerate(command) if arg == "--env-name"]
+    assert env_args == ["TRUSSD_REPLICA_ID", "TRUSSD_SECRET_a"]
+    assert not any(secret in arg or arg == "r1" for arg in command)  # /proc/*/cmdline is public
 
 
 def _quiet(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from trussd.errors import EngineCrashed, EngineUnavailable, RequestTimeout
+from trussd.errors import EngineCrashed, EngineUnavailable, InputError, RequestTimeout
 from trussd.server.upstream import UpstreamClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -276,5 +276,87 @@ async def test_connections_are_tcp_nodelay() -> None:
     sock = conn.transport.get_extra_info("socket")
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     response.close()
+    client.close()
+    await _stop(server)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/x HTTP/1.1\r\nHost: a\r\n\r\nGET /v1/injected", []),
+        ("/v1/x\nGET", []),
+        ("/v1/a b", []),
+        ("/v1/x\x7f", []),
+        ("/v1/x", [(b"x-evil", b"1\r\nGET /v1/injected HTTP/1.1")]),
+        ("/v1/x", [(b"x evil", b"1")]),
+        ("/v1/x", [(b"x-evil:", b"1")]),
+    ],
+)
+async def test_a_target_or_header_that_could_smuggle_a_request_is_refused(
+    path: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    requests: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await _read_request(reader))
+
+    server, port = await _serve(handler)
+    client = UpstreamClient("127.0.0.1", port)
+    with pytest.raises(InputError):
+        await client.request("GET", path, headers)
+    assert requests == []  # nothing was sent
+    client.close()
+    await _stop(server)
+
+
+async def test_a_percent_encoded_target_and_spaced_header_value_are_sent_as_given() -> None:
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _read_request(reader))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+
+    server, port = await _serve(handler)
+    client = UpstreamClient("127.0.0.1", port)
+    response = await client.request("GET", "/v1/x%20y?q=%0d", [(b"user-agent", b"a b\tc")])
+    assert await response.read() == b"ok"
+    response.close()
+    assert seen[0].startswith(b"GET /v1/x%20y?q=%0d HTTP/1.1\r\n")
+    assert b"user-agent: a b\tc\r\n" in seen[0]
+    client.close()
+    await _stop(server)
+
+
+@pytest.mark.parametrize(
+    ("method", "head"),
+    [
+        ("HEAD", b"HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"),
+        ("GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\ncontent-length: 99\r\n\r\n"),
+    ],
+)
+async def test_a_bodyless_answer_ends_at_its_head_and_its_connection_is_not_reused(
+    method: str, head: bytes
+) -> None:
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await _read_request(reader)
+        writer.write(head)
+        await writer.drain()
+        await asyncio.Event().wait()  # keeps the connection open: no EOF ends the answer
+
+    server, port = await _serve(handler)
+    client = UpstreamClient("127.0.0.1", port)
+    async with asyncio.timeout(30):  # without the fix this waits for bytes forever
+        for _ in range(2):
+            response = await client.request(method, "/v1/x")
+            assert await response.read() == b""
+            response.close()
+    assert connections == 2
     client.close()
     await _stop(server)

@@ -21,7 +21,10 @@ from trussd.control.controlplane import ControlPlane
 from trussd.control.keys import parse_authorization
 from trussd.control.pool import Pool
 from trussd.control.proxy import DROP_REQUEST_HEADERS, ReplicaRefused, relay, send_request
+from trussd.control.replica import Replica
 from trussd.errors import NotFound, RequestTooLarge, TrussdError
+from trussd.server.disconnect import ClientDisconnected, run_until_disconnect
+from trussd.server.upstream import UpstreamResponse
 
 __all__ = ["InvokeMiddleware"]
 
@@ -85,6 +88,8 @@ class InvokeMiddleware:
 
         try:
             await self._invoke(scope, receive, tracked)
+        except ClientDisconnected:
+            return  # nobody is left to answer; the replica's request was cancelled
         except TrussdError as exc:
             if started:
                 raise  # the head is out: abort the connection rather than truncate silently
@@ -97,7 +102,11 @@ class InvokeMiddleware:
         who = self.plane.authenticate(
             parse_authorization(header.decode("latin-1") if header else None)
         )
-        model, deployment, path = _route(scope["path"])
+        model, deployment, _ = _route(scope["path"])
+        # The replica gets the path as the client sent it (still percent-encoded): the decoded
+        # one may hold spaces or CR/LF that would end the request line early (smuggling).
+        raw = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
+        _, _, path = _route(raw.decode("latin-1"))
         if deployment is None:
             return self.plane.pool_for_model(who, model), path
         return self.plane.pool_for_deployment(who, model, deployment), path
@@ -110,10 +119,11 @@ class InvokeMiddleware:
         target = path + ("?" + query.decode("latin-1") if query else "")
         outcome = self._counter
         for attempt in range(_ATTEMPTS):
-            replica = await self.plane.activator.acquire(pool)
+            # A client that leaves while queued, while the replica works or while a whole body
+            # is read cancels all of it: the slot is freed and the replica's connection closed.
+            work = self._start(pool, scope["method"], target, headers, body)
             try:
-                response = await send_request(replica, scope["method"], target, headers, body)
-                await relay(response, replica, receive, send)
+                replica, response, data = await run_until_disconnect(receive, work)
             except ReplicaRefused:
                 if attempt == _ATTEMPTS - 1:
                     outcome(pool, "refused").inc()
@@ -123,7 +133,31 @@ class InvokeMiddleware:
             except BaseException:
                 outcome(pool, "failed").inc()
                 raise
+            try:
+                await relay(response, replica, receive, send, data)
+            except BaseException:
+                outcome(pool, "failed").inc()
+                raise
             finally:
                 self.plane.activator.release(pool, replica)
             outcome(pool, "forwarded").inc()
             return
+
+    async def _start(
+        self, pool: Pool, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[Replica, UpstreamResponse, bytes | None]:
+        """A slot, the replica's response head and, unless it streams, its whole body.
+
+        On any failure or cancellation the slot is released and the connection dropped."""
+        replica = await self.plane.activator.acquire(pool)
+        try:
+            response = await send_request(replica, method, target, headers, body)
+            if response.streaming:
+                return replica, response, None
+            try:
+                return replica, response, await response.read()
+            finally:
+                response.close()
+        except BaseException:
+            self.plane.activator.release(pool, replica)
+            raise

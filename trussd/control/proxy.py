@@ -72,14 +72,22 @@ async def send_request(
         raise ReplicaRefused(f"replica {replica.id} refused the connection") from exc
 
 
-async def relay(response: UpstreamResponse, replica: Replica, receive: Receive, send: Send) -> None:
+async def relay(
+    response: UpstreamResponse,
+    replica: Replica,
+    receive: Receive,
+    send: Send,
+    body: bytes | None = None,
+) -> None:
+    """Send the answer on: ``body`` when the caller already read it whole, else streamed."""
     headers = [(k, v) for k, v in response.headers if k not in _DROP_RESPONSE]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    if not response.streaming:
+    if body is None and not response.streaming:
         try:
             body = await response.read()
         finally:
             response.close()
+    if body is not None:
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     sse = any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers)

@@ -95,16 +95,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_RUN_IMAGE = "import sys; from trussd.deploy.image.runner import main; sys.exit(main())"
+
+
 def image_command(image: str, secrets: dict[str, str], replica_id: str) -> CommandFactory:
-    """`trussd image run IMAGE` on the replica's port. The container sees only what is passed
-    with -e: the replica's own secrets and its id (by which a restarted control plane finds
-    what is left of it)."""
-    names = {REPLICA_ID_ENV: replica_id, **secrets}
-    env_args = [arg for key, value in sorted(names.items()) for arg in ("-e", f"{key}={value}")]
+    """The image runner (what `trussd image run IMAGE` does) on the replica's port. The
+    container sees only the variables named here: the replica's own secrets and its id (by
+    which a restarted control plane finds what is left of it). Only their names are on the
+    command line, where any local user could read them; the values come from the replica's
+    environment (``replica_env``)."""
+    names = sorted({REPLICA_ID_ENV, *secrets})
+    env_args = [arg for name in names for arg in ("--env-name", name)]
 
     def command(truss_dir: Path, port: int) -> list[str]:
         del truss_dir  # the truss is inside the image
-        run = [sys.executable, "-m", "trussd.cli.main", "image", "run", "--port", str(port)]
+        run = [sys.executable, "-c", _RUN_IMAGE, "--port", str(port)]
         return [*run, *env_args, "--", image]
 
     return command

@@ -27,17 +27,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import re
 import socket
 from collections.abc import AsyncIterator, Iterable
 from typing import cast
 
 import httptools
 
-from trussd.errors import EngineCrashed, EngineUnavailable, RequestTimeout
+from trussd.errors import EngineCrashed, EngineUnavailable, InputError, RequestTimeout
 
 __all__ = ["UpstreamClient", "UpstreamResponse"]
 
 _HIGH_WATER = 1 << 20  # buffered bytes before the socket is paused (a slow client)
+# A space or control byte in a request line or header name, or CR/LF/NUL in a header value,
+# would let a caller's input end the request early and smuggle a second one after it.
+_BAD_TOKEN = re.compile(rb"[\x00-\x20\x7f]")
+_BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
 
 class _Connection(asyncio.Protocol):
@@ -60,6 +65,9 @@ class _Connection(asyncio.Protocol):
         self.arrivals = 0
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
+        #: the request was HEAD: the answer has no body, whatever its headers say
+        self.head_request = False
+        self.bodyless = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -72,6 +80,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        if self.bodyless:
+            return  # a body-less answer ended at its head; nothing after it is ours
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -104,6 +114,13 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        if self.head_request or self.status < 200 or self.status in (204, 304):
+            # httptools cannot be told the request was HEAD: it would wait for the
+            # content-length bytes that never come. The answer ends here, and the connection
+            # is not reused (the parser's state is no longer trustworthy).
+            self.complete = True
+            self.keep_alive = False
+            self.bodyless = True
         if not self.head.done():
             self.head.set_result(None)
 
@@ -117,7 +134,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.complete = True
-        self.keep_alive = self.parser.should_keep_alive()  # still valid inside the callback
+        # still valid inside the callback; a body-less answer's connection is never reused
+        self.keep_alive = self.parser.should_keep_alive() and not self.bodyless
         self._wake()
 
     # helpers
@@ -307,8 +325,19 @@ class UpstreamClient:
     def _encode(
         self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: bytes | None
     ) -> bytes:
-        lines = [f"{method} {path} HTTP/1.1".encode(), b"host: " + self._host_header]
-        lines += [name + b": " + value for name, value in headers]
+        line = f"{method} {path} HTTP/1.1".encode("latin-1", "replace")
+        if _BAD_TOKEN.search(method.encode("latin-1", "replace")) or _BAD_TOKEN.search(
+            path.encode("latin-1", "replace")
+        ):
+            raise InputError(
+                f"request target {path!r} contains a space or control character",
+                hint="percent-encode spaces and control characters in the URL",
+            )
+        lines = [line, b"host: " + self._host_header]
+        for name, value in headers:
+            if not name or _BAD_TOKEN.search(name) or b":" in name or _BAD_VALUE.search(value):
+                raise InputError(f"header {name!r} has a forbidden character in its name or value")
+            lines.append(name + b": " + value)
         lines.append(b"content-length: " + str(len(body or b"")).encode())
         return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
 
@@ -321,22 +350,24 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send a request; return once the status line and headers are in."""
         payload = self._encode(method, path, headers, body)
+        head = method.upper() == "HEAD"
         while self._idle:
             conn = self._idle.pop()
             if conn.closed:
                 continue  # the peer closed it while idle: never send on it
-            response = await self._exchange(conn, payload, resend=self.resend_unanswered)
+            response = await self._exchange(conn, payload, head, resend=self.resend_unanswered)
             if response is not None:
                 return response
-        response = await self._exchange(await self._connect(), payload, resend=False)
+        response = await self._exchange(await self._connect(), payload, head, resend=False)
         if response is None:
             raise EngineUnavailable(f"{self.name} closed the connection at once")
         return response
 
     async def _exchange(
-        self, conn: _Connection, payload: bytes, *, resend: bool
+        self, conn: _Connection, payload: bytes, head: bool, *, resend: bool
     ) -> UpstreamResponse | None:
         conn._reset()
+        conn.head_request = head
         if conn.closed or conn.transport is None:
             return None
         conn.transport.write(payload)

@@ -14,9 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,9 @@ __all__ = ["RUNTIMES", "RunPlan", "plan_run", "run_image", "server_argv"]
 
 RUNTIMES = ("docker", "podman", "buildah")
 _TRIAL = ["/opt/trussd/bin/python", "-c", "pass"]
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: where buildah mounts the private env file (its ``--env NAME`` does not read our environment)
+_ENV_MOUNT = "/run/trussd-env"
 
 
 @dataclass
@@ -38,6 +45,11 @@ class RunPlan:
     #: the buildah working container to remove afterwards
     container: str | None = None
     cleanup: list[list[str]] = field(default_factory=list)
+    #: the environment values: given to the runtime's process, never on a command line,
+    #: where any local user could read them in /proc/*/cmdline
+    env: dict[str, str] = field(default_factory=dict)
+    #: a private folder (the buildah env file) removed afterwards
+    private_dir: Path | None = None
 
 
 def _quiet(argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -78,8 +90,8 @@ def _docker_like(
     weights_at: str | None,
 ) -> list[str]:
     argv = [runtime, "run", "--rm", "--init", "-p", f"127.0.0.1:{port}:{SERVER_PORT}"]
-    for key, value in sorted(env.items()):
-        argv += ["-e", f"{key}={value}"]
+    for key in sorted(env):
+        argv += ["-e", key]  # the runtime reads the value from its own environment
     if weights is not None and weights_at:
         argv += ["-v", f"{weights.resolve()}:{weights_at}:ro"]
     return [*argv, tag]
@@ -115,6 +127,9 @@ def plan_run(
     weights: Path | None = None,
 ) -> RunPlan:
     """How to run ``tag`` here; BuildError when no runtime can."""
+    bad = [key for key in (env or {}) if not _ENV_NAME.fullmatch(key)]
+    if bad:
+        raise BuildError(f"invalid environment variable name {bad[0]!r}", step="run")
     if runtime not in ("auto", *RUNTIMES):
         raise BuildError(
             f"unknown runtime `{runtime}`", step="run", hint=f"use auto, {', '.join(RUNTIMES)}"
@@ -126,7 +141,8 @@ def plan_run(
         if name == "buildah" and shutil.which("buildah") and config:
             return _buildah_plan(tag, port, config, env, weights, weights_at)
         if name != "buildah" and _usable(name, tag):
-            return RunPlan(name, _docker_like(name, tag, port, env, weights, weights_at))
+            argv = _docker_like(name, tag, port, env, weights, weights_at)
+            return RunPlan(name, argv, env=env)
     raise BuildError(
         f"no container runtime can run `{tag}` here",
         step="run",
@@ -152,12 +168,40 @@ def _buildah_plan(
         )
     container = done.stdout.strip().splitlines()[-1]
     argv = ["buildah", "run", "--isolation", "chroot", "--network", "host"]
-    for key, value in sorted(env.items()):
-        argv += ["--env", f"{key}={value}"]
+    server = server_argv([str(c) for c in command], port, "127.0.0.1")
+    private = _env_file(env, _owner(config.get("User"))) if env else None
+    if private is not None:
+        argv += ["-v", f"{private}:{_ENV_MOUNT}:ro"]
+        server = ["/bin/sh", "-c", f'set -a; . {_ENV_MOUNT}/env; exec "$@"', "sh", *server]
     if weights is not None and weights_at:
         argv += ["-v", f"{weights.resolve()}:{weights_at}:ro"]
-    argv += [container, "--", *server_argv([str(c) for c in command], port, "127.0.0.1")]
-    return RunPlan("buildah", argv, container, [["buildah", "rm", container]])
+    argv += [container, "--", *server]
+    cleanup = [["buildah", "rm", container]]
+    return RunPlan("buildah", argv, container, cleanup, env=dict(env), private_dir=private)
+
+
+def _owner(user: object) -> tuple[int, int] | None:
+    """The numeric ``uid[:gid]`` the image's server runs as (ours are numeric), else None."""
+    match = re.fullmatch(r"(\d+)(?::(\d+))?", str(user or ""))
+    if match is None:
+        return None
+    return int(match[1]), int(match[2] or match[1])
+
+
+def _env_file(env: Mapping[str, str], owner: tuple[int, int] | None) -> Path:
+    """The values in a file only we can read (``--env NAME`` of buildah takes no value from
+    our environment, and ``--env NAME=VALUE`` would show it to every local user)."""
+    private = Path(tempfile.mkdtemp(prefix="trussd-env-"))  # mode 0700
+    path = private / "env"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.writelines(f"{key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
+    if owner is not None and owner != (os.getuid(), os.getgid()):
+        # the server reads it as the image's user; still nobody else can
+        with contextlib.suppress(PermissionError):
+            os.chown(private, *owner)
+            os.chown(path, *owner)
+    return private
 
 
 @contextlib.contextmanager
@@ -177,7 +221,8 @@ def _forward_signals(process: subprocess.Popen[bytes]) -> Iterator[None]:
 def run_image(plan: RunPlan, grace_seconds: float = 30) -> int:
     """Run the plan in the foreground; signals reach the server; the container is removed."""
     try:
-        process = subprocess.Popen(plan.argv, start_new_session=True)
+        environ = {**os.environ, **plan.env}
+        process = subprocess.Popen(plan.argv, start_new_session=True, env=environ)
         with _forward_signals(process):
             try:
                 return process.wait()
@@ -193,3 +238,29 @@ def run_image(plan: RunPlan, grace_seconds: float = 30) -> int:
     finally:
         for argv in plan.cleanup:
             _quiet(argv)
+        if plan.private_dir is not None:
+            shutil.rmtree(plan.private_dir, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``runner.main([TAG, "--port", P, "--env-name", NAME, ...])``: what a
+    control-plane replica runs. Unlike ``trussd image run -e KEY=VALUE`` it takes only the
+    names and reads their values from its own environment, so no secret is on a command line.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="trussd-image-runner")
+    parser.add_argument("tag")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--env-name", action="append", default=[])
+    args = parser.parse_args(argv)
+    env = {name: os.environ.get(name, "") for name in args.env_name}
+    try:
+        plan = plan_run(args.tag, args.port, env=env)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"running {args.tag} with {plan.runtime} on http://127.0.0.1:{args.port}", file=sys.stderr
+    )
+    return run_image(plan)
